@@ -1,0 +1,125 @@
+package process
+
+import (
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/shmkit/shmkit/shm"
+)
+
+// current describes this process.
+var current = struct {
+	name  string
+	child bool
+}{name: "MainProcess"}
+
+// CurrentName is this process's name: "MainProcess", or the name its
+// parent gave it.
+func CurrentName() string { return current.name }
+
+// IsChild reports whether this process was started by Start.
+func IsChild() bool { return current.child }
+
+// Main turns this process into the child that Start asked for, if it is
+// one: it runs the registered function and exits. Otherwise it returns at
+// once. Call it first thing in main, and in TestMain for tests that start
+// processes.
+func Main() {
+	if os.Getenv(envMarker) == "" {
+		return
+	}
+	os.Exit(runChild())
+}
+
+func runChild() int {
+	marker := os.Getenv(envMarker)
+	os.Unsetenv(envMarker)
+	res := os.NewFile(fdResult, "result")
+	report := func(r result) int {
+		if res != nil {
+			gob.NewEncoder(res).Encode(&r) // nothing to do on failure: the status tells
+			res.Close()
+		}
+		if r.Code != resultOK && r.Code != resultError && r.Code != resultPanic {
+			fmt.Fprintf(os.Stderr, "shmkit process: %s\n", r.Message)
+		}
+		return exitStatus(r.Code)
+	}
+	if marker != wireVersion {
+		return report(result{Code: resultBootstrap, Message: fmt.Sprintf("parent speaks protocol %q, this binary %q", marker, wireVersion)})
+	}
+	boot := os.NewFile(fdBoot, "bootstrap")
+	if boot == nil || res == nil {
+		return report(result{Code: resultBootstrap, Message: "bootstrap descriptors missing"})
+	}
+	closeOnExec(boot, res)
+	var b bootstrap
+	if err := gob.NewDecoder(boot).Decode(&b); err != nil {
+		return report(result{Code: resultBootstrap, Message: "read bootstrap: " + err.Error()})
+	}
+	if os.Getppid() != b.ParentPid {
+		// The parent died before we could watch it.
+		return report(result{Code: resultBootstrap, Message: "parent is gone"})
+	}
+	// The lifeline: the parent holds the other end of the bootstrap pipe
+	// until we exit, so end of file means it died.
+	go func() {
+		io.Copy(io.Discard, boot)
+		os.Exit(exitParentDied)
+	}()
+	current.name, current.child = b.Name, true
+
+	var segs []*shm.Segment
+	defer func() {
+		for _, s := range segs {
+			s.Close()
+		}
+	}()
+	for i, id := range b.Segments {
+		f := os.NewFile(uintptr(fdSegments+i), fmt.Sprintf("segment %016x", id))
+		if f == nil {
+			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("segment descriptor %d missing", fdSegments+i)})
+		}
+		closeOnExec(f)
+		s, err := shm.Inherit(f)
+		if err != nil {
+			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("segment %016x: %v", id, err)})
+		}
+		segs = append(segs, s)
+		if s.ID() != id {
+			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("descriptor %d holds segment %016x, want %016x", fdSegments+i, s.ID(), id)})
+		}
+	}
+	e, ok := lookup(b.Func)
+	if !ok {
+		return report(result{Code: resultNotRegistered, Message: fmt.Sprintf("%v: %q in %s", ErrNotRegistered, b.Func, os.Args[0])})
+	}
+	return report(call(e, b.Arg))
+}
+
+// exitParentDied is the status of a child whose parent died; nobody reads
+// it unless the child was adopted by a subreaper.
+const exitParentDied = 1
+
+// call runs the function, turning a panic into a result.
+func call(e entry, arg []byte) (r result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = result{Code: resultPanic, Message: fmt.Sprint(p), Stack: string(debug.Stack())}
+		}
+	}()
+	err := e.run(context.Background(), arg)
+	var ae *argError
+	switch {
+	case err == nil:
+		return result{Code: resultOK}
+	case errors.As(err, &ae):
+		return result{Code: resultArgument, Message: err.Error()}
+	}
+	return result{Code: resultError, Message: err.Error()}
+}
