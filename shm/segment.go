@@ -439,14 +439,13 @@ func openFile(f *os.File, name string, deadline time.Time, observe bool) (_ *map
 		// A header of zeros, or a file not yet sized, may be a creator
 		// at work: wait for it, within reason.
 		creating := errors.Is(err, ErrNotReady) ||
-			(errors.Is(err, ErrNotShmkit) && h.magic == [8]byte{}) ||
-			errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+			(errors.Is(err, ErrNotShmkit) && h.magic == [8]byte{})
 		if err == nil || !creating {
 			break
 		}
 		if !time.Now().Before(deadline) {
 			if !errors.Is(err, ErrNotReady) {
-				err = fmt.Errorf("%w: %w", ErrNotReady, err)
+				err = fmt.Errorf("%w: header all zero", ErrNotReady)
 			}
 			break
 		}
@@ -479,19 +478,31 @@ func displayName(name string) string {
 }
 
 // readHeader reads the header of the file with pread, without mapping it.
+// A file shorter than a header is a creator at work if it is empty or all
+// zero (ErrNotReady), a cut segment if it starts with the magic
+// (ErrTruncated), and something else otherwise (ErrNotShmkit).
 func readHeader(f *os.File) (header, int64, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return header{}, 0, err
 	}
 	var b [HeaderSize]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		if errors.Is(err, io.EOF) {
-			return decodeHeader(b[:]), st.Size(), fmt.Errorf("%w: %d bytes", io.ErrUnexpectedEOF, st.Size())
-		}
+	n, err := f.ReadAt(b[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return header{}, 0, err
 	}
-	return decodeHeader(b[:]), st.Size(), nil
+	h := decodeHeader(b[:])
+	if n < HeaderSize {
+		m := min(n, len(magic))
+		switch {
+		case b == [HeaderSize]byte{}:
+			return h, st.Size(), fmt.Errorf("%w: %d bytes", ErrNotReady, n)
+		case string(b[:m]) == magic[:m]:
+			return h, st.Size(), fmt.Errorf("%w: %d bytes, less than a header", ErrTruncated, n)
+		}
+		return h, st.Size(), ErrNotShmkit
+	}
+	return h, st.Size(), nil
 }
 
 // Inherit attaches this process to the segment whose file f another process
