@@ -57,7 +57,7 @@ func (m *mapping) lockAlloc() error {
 		}
 		alive, err := m.table.Alive(owner)
 		if err != nil {
-			return fmt.Errorf("allocation lock: %w", err)
+			return fmt.Errorf("%w: allocation lock word %#x: %w", ErrCorrupt, v, err)
 		}
 		if !alive {
 			if w.CompareAndSwap(v, self|v&waiterBit) {

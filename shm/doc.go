@@ -37,7 +37,9 @@
 //     segments are sealed against shrinking on Linux, named ones cannot be.
 //   - Pages are reserved when a segment is created (fallocate on Linux), so
 //     a full /dev/shm is an error at Create rather than a SIGBUS later; the
-//     memory is committed from the start.
+//     memory is committed from the start, and creating a large segment
+//     costs the zeroing of its pages. Options.Lazy trades that safety for
+//     speed.
 //   - Outside Linux, named segments are files in os.TempDir() and byte-range
 //     locks belong to the process: opening one segment twice in one process
 //     and closing one of them drops the other's claim too. Anonymous segments

@@ -40,6 +40,12 @@ type Options struct {
 	// ready word. Zero means DefaultOpenWait; negative means do not wait.
 	OpenWait time.Duration
 
+	// Lazy skips reserving the segment's pages at creation. Creating a
+	// large segment that will be touched sparsely is then cheaper, but a
+	// full /dev/shm shows up as SIGBUS when a page is first touched
+	// instead of as ErrNoSpace from Create. Create and New only.
+	Lazy bool
+
 	// Observe opens without taking a slot of the process table: the
 	// process can read the segment and ask who is alive but cannot own a
 	// lock. For tools such as shmkit ls. Open only.
@@ -211,7 +217,7 @@ func Create(name string, size int, opts *Options) (_ *Segment, err error) {
 			}
 		}
 	}()
-	return create(f, full, size, slots)
+	return create(f, full, size, slots, opts != nil && opts.Lazy)
 }
 
 // New creates an anonymous segment with size bytes in all and attaches this
@@ -230,7 +236,7 @@ func New(size int, opts *Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return create(f, "", size, slots)
+	return create(f, "", size, slots, opts != nil && opts.Lazy)
 }
 
 func checkSize(size, slots int) error {
@@ -245,7 +251,7 @@ func checkSize(size, slots int) error {
 
 // create sizes, maps and formats the new file f, then publishes it by
 // storing the ready word. It owns f: on failure it closes it.
-func create(f *os.File, name string, size, slots int) (_ *Segment, err error) {
+func create(f *os.File, name string, size, slots int, lazy bool) (_ *Segment, err error) {
 	var data []byte
 	defer func() {
 		if err != nil {
@@ -258,8 +264,10 @@ func create(f *os.File, name string, size, slots int) (_ *Segment, err error) {
 	if err := sys.Ftruncate(f, int64(size)); err != nil {
 		return nil, noSpace(err, size)
 	}
-	if err := sys.Fallocate(f, int64(size)); err != nil {
-		return nil, noSpace(err, size)
+	if !lazy {
+		if err := sys.Fallocate(f, int64(size)); err != nil {
+			return nil, noSpace(err, size)
+		}
 	}
 	if name == "" {
 		if err := sys.SealSize(f); err != nil {
