@@ -80,7 +80,7 @@ func Start[A any](ctx context.Context, f *Func[A], arg A, opts *Options) (*Proce
 		opts = &Options{}
 	}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&arg); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(arg); err != nil {
 		return nil, fmt.Errorf("start %q: %w: encode %T: %w", f.name, ErrArgument, arg, err)
 	}
 	segs := newSegmentSet()
