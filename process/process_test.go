@@ -313,7 +313,9 @@ func TestChildDiesWithParent(t *testing.T) {
 	p.Join(ctx)
 	for running(gpid) {
 		if ctx.Err() != nil {
-			syscall.Kill(gpid, syscall.SIGKILL)
+			if gp, err := os.FindProcess(gpid); err == nil {
+				gp.Kill()
+			}
 			t.Fatalf("grandchild %d still running after its parent was killed", gpid)
 		}
 		time.Sleep(5 * time.Millisecond)

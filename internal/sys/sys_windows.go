@@ -11,12 +11,24 @@ import (
 
 func shmDir() string { return os.TempDir() }
 
+// openShm opens with FILE_SHARE_DELETE, so that Remove works while
+// processes have the segment open, as unlink does on Unix.
 func openShm(path string, create bool) (*os.File, error) {
-	flag := os.O_RDWR
-	if create {
-		flag |= os.O_CREATE | os.O_EXCL
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return os.OpenFile(path, flag, 0o600)
+	disposition := uint32(windows.OPEN_EXISTING)
+	if create {
+		disposition = windows.CREATE_NEW
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+		nil, disposition, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(h), path), nil
 }
 
 // memfdCreate has no unlink-while-open on Windows that mapping tolerates;
