@@ -17,9 +17,10 @@ var _ = shmtest.Role("nop", func() int { return 0 })
 // binary, running a role that returns at once. Both re-execute the binary;
 // the difference is the launcher's pipes, bootstrap and reaping.
 func BenchmarkStartJoin(b *testing.B) {
+	shmtest.NeedProcesses(b)
 	b.Logf("process.Start+Join of a no-op function vs exec.Command(same binary).Run of a no-op role")
 	ctx := b.Context()
-	shmtest.Versus(b, func() error {
+	shmtest.Versus(b, 1, func() error {
 		p, err := process.Start(ctx, nop, struct{}{}, nil)
 		if err != nil {
 			return err

@@ -40,7 +40,7 @@ func BenchmarkSegment(b *testing.B) {
 	for _, size := range []int{64 << 10, 1 << 20} {
 		b.Run(bytesName(size)+"/anonymous", func(b *testing.B) {
 			b.Logf("shm.New(%d)+Close vs os.CreateTemp+Truncate+mmap+munmap+Close+Remove", size)
-			shmtest.Versus(b, func() error {
+			shmtest.Versus(b, 1, func() error {
 				s, err := shm.New(size, nil)
 				if err != nil {
 					return err
@@ -50,7 +50,7 @@ func BenchmarkSegment(b *testing.B) {
 		})
 		b.Run(bytesName(size)+"/anonymous-lazy", func(b *testing.B) {
 			b.Logf("shm.New(%d, Lazy)+Close vs os.CreateTemp+Truncate+mmap+munmap+Close+Remove", size)
-			shmtest.Versus(b, func() error {
+			shmtest.Versus(b, 1, func() error {
 				s, err := shm.New(size, &shm.Options{Lazy: true})
 				if err != nil {
 					return err
@@ -61,7 +61,7 @@ func BenchmarkSegment(b *testing.B) {
 		b.Run(bytesName(size)+"/named", func(b *testing.B) {
 			b.Logf("shm.Create(%d)+Close+Remove vs os.CreateTemp+Truncate+mmap+munmap+Close+Remove", size)
 			name := shmtest.Name(b)
-			shmtest.Versus(b, func() error {
+			shmtest.Versus(b, 1, func() error {
 				s, err := shm.Create(name, size, nil)
 				if err != nil {
 					return err

@@ -428,3 +428,7 @@ func (o *Object) GobDecode(b []byte) error {
 	o.m, o.off, o.h, o.payload = p.m, p.off, p.h, p.payload
 	return nil
 }
+
+// Slots is the number of slots in the process table of the object's
+// segment: tokens of that segment name slots below it.
+func (o *Object) Slots() int { return o.m.table.Len() }

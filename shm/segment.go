@@ -605,6 +605,9 @@ func (s *Segment) File() (*os.File, error) {
 	return m.f, nil
 }
 
+// Slots is the number of slots in the segment's process table.
+func (s *Segment) Slots() int { return s.m.table.Len() }
+
 // Self is the token of this process's attachment, or 0 for an observer.
 func (s *Segment) Self() Token { return s.m.self }
 

@@ -7,12 +7,13 @@ import (
 )
 
 // Versus runs ours and base alternately, b.N times each, timing every
-// call, and reports the median time of each and their ratio: "ns/op" is
-// ours, "base-ns/op" the baseline's, "x-base" ours over the baseline.
+// call, and reports the median time of each per operation (a call does
+// perCall operations) and their ratio: "ns/op" is ours, "base-ns/op" the
+// baseline's, "x-base" ours over the baseline.
 // Alternating, rather than running one after the other, keeps a move of
 // the machine's cores from landing on one side only. A call that fails
 // fails the benchmark.
-func Versus(b *testing.B, ours, base func() error) {
+func Versus(b *testing.B, perCall int, ours, base func() error) {
 	b.Helper()
 	o := make([]time.Duration, 0, b.N)
 	p := make([]time.Duration, 0, b.N)
@@ -32,8 +33,8 @@ func Versus(b *testing.B, ours, base func() error) {
 	}
 	b.StopTimer()
 	mo, mp := median(o), median(p)
-	b.ReportMetric(float64(mo.Nanoseconds()), "ns/op")
-	b.ReportMetric(float64(mp.Nanoseconds()), "base-ns/op")
+	b.ReportMetric(float64(mo.Nanoseconds())/float64(perCall), "ns/op")
+	b.ReportMetric(float64(mp.Nanoseconds())/float64(perCall), "base-ns/op")
 	if mp > 0 {
 		b.ReportMetric(float64(mo)/float64(mp), "x-base")
 	}
