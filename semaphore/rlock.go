@@ -2,6 +2,8 @@ package semaphore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 
@@ -14,10 +16,27 @@ import (
 // it to every Lock and Unlock. The zero Holder names nobody.
 type Holder uint64
 
+// holders hands out Holders from a random start, so that a Holder of this
+// process never equals one of another: after a takeover from a dead owner,
+// the holder word still names the dead owner's Holder until the new owner
+// stores its own, and a goroutine here must not mistake it for its own.
 var holders atomic.Uint64
 
-// NewHolder returns a Holder unique in this process.
-func NewHolder() Holder { return Holder(holders.Add(1)) }
+func init() {
+	var b [8]byte
+	rand.Read(b[:])
+	holders.Store(binary.LittleEndian.Uint64(b[:]))
+}
+
+// NewHolder returns a Holder unique in this process, and, with
+// overwhelming probability, in every process.
+func NewHolder() Holder {
+	for {
+		if h := Holder(holders.Add(1)); h != 0 {
+			return h
+		}
+	}
+}
 
 // RLock is a reentrant lock in shared memory: Python's
 // multiprocessing.RLock. Its owner is a holder in a process: the holder that
