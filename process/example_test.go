@@ -1,3 +1,8 @@
+//go:build unix
+
+// The example starts a child, which process.Start cannot do on Windows yet;
+// an example cannot skip, so it is built only where Start works.
+
 package process_test
 
 import (

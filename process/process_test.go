@@ -86,6 +86,7 @@ func init() {
 }
 
 func TestAnonymousSegmentReachesChild(t *testing.T) {
+	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	seg, err := shm.New(1<<20, nil)
 	if err != nil {
@@ -137,6 +138,7 @@ func TestAnonymousSegmentReachesChild(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	tests := []struct {
 		how     string
@@ -188,6 +190,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestSignals(t *testing.T) {
+	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	for _, tt := range []struct {
 		name string
@@ -232,6 +235,7 @@ func TestSignals(t *testing.T) {
 }
 
 func TestActiveChildren(t *testing.T) {
+	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	p, err := process.Start(ctx, exitWith, "sleep", nil)
 	if err != nil {
@@ -270,7 +274,12 @@ func TestRegistrationErrors(t *testing.T) {
 	if _, err := process.Start(ctx, &process.Func[int]{}, 1, nil); !errors.Is(err, process.ErrNotRegistered) {
 		t.Errorf("Start(zero Func) = %v, want ErrNotRegistered", err)
 	}
+	// An argument gob cannot encode fails in the caller.
+	if _, err := process.Start(ctx, badArg, unencodable{C: make(chan int)}, nil); !errors.Is(err, process.ErrArgument) {
+		t.Errorf("Start(unencodable) = %v, want ErrArgument", err)
+	}
 	// Registered here, not in the child.
+	shmtest.NeedProcesses(t)
 	p, err := process.Start(ctx, onlyInParent, 1, &process.Options{Env: []string{"ONLY_IN_PARENT=1"}, Stderr: new(strings.Builder)})
 	if err != nil {
 		t.Fatal(err)
@@ -278,15 +287,15 @@ func TestRegistrationErrors(t *testing.T) {
 	if err := p.Join(ctx); !errors.Is(err, process.ErrNotRegistered) {
 		t.Errorf("child without the function: Join = %v, want ErrNotRegistered", err)
 	}
-	// An argument gob cannot encode fails in the caller.
-	if _, err := process.Start(ctx, badArg, unencodable{C: make(chan int)}, nil); !errors.Is(err, process.ErrArgument) {
-		t.Errorf("Start(unencodable) = %v, want ErrArgument", err)
-	}
 }
 
 // TestChildDiesWithParent kills a child that has a child of its own and
 // checks that the grandchild goes too.
 func TestChildDiesWithParent(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		shmtest.SkipUnsupported(t, "telling a running process from a zombie without /proc")
+	}
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -1,42 +1,21 @@
-//go:build unix
-
 package shm_test
 
 import (
-	"os"
+	"errors"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/shmkit/shmkit/internal/shmtest"
-	"github.com/shmkit/shmkit/internal/sys"
 	"github.com/shmkit/shmkit/shm"
 )
-
-// tempMmap is the baseline: what a user does without shmkit. A temporary
-// file in the shared-memory directory, sized, mapped, unmapped, closed and
-// removed.
-func tempMmap(size int) error {
-	f, err := os.CreateTemp(sys.ShmDir(), shm.Prefix+"bench-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := f.Truncate(int64(size)); err != nil {
-		return err
-	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	if err != nil {
-		return err
-	}
-	return syscall.Munmap(b)
-}
 
 // BenchmarkSegment measures segment create+map+close beside
 // os.CreateTemp+mmap. shmkit also reserves the pages (fallocate), writes
 // the header and claims a slot of the process table.
 func BenchmarkSegment(b *testing.B) {
+	if err := tempMmap(4096); errors.Is(err, errors.ErrUnsupported) {
+		shmtest.SkipUnsupported(b, "the baseline, os.CreateTemp+syscall.Mmap")
+	}
 	for _, size := range []int{64 << 10, 1 << 20} {
 		b.Run(bytesName(size)+"/anonymous", func(b *testing.B) {
 			b.Logf("shm.New(%d)+Close vs os.CreateTemp+Truncate+mmap+munmap+Close+Remove", size)

@@ -40,8 +40,16 @@
 //     memory is committed from the start, and creating a large segment
 //     costs the zeroing of its pages. Options.Lazy trades that safety for
 //     speed.
-//   - Outside Linux, named segments are files in os.TempDir() and byte-range
-//     locks belong to the process: opening one segment twice in one process
-//     and closing one of them drops the other's claim too. Anonymous segments
-//     are not yet supported on Windows.
+//   - Outside Linux, named segments are files in os.TempDir(). On the other
+//     Unix systems byte-range locks belong to the process: opening one
+//     segment twice in one process and closing one of them drops the other's
+//     claim too.
+//   - On Windows an anonymous segment is a delete-on-close file in
+//     os.TempDir(), named "~shmkit-anon-" and random hex, which the system
+//     deletes with its last handle. It cannot reach child processes yet:
+//     process.Start is not supported there.
+//   - On Windows, removing a named segment that is still open frees its
+//     name at once only where DeleteFile has POSIX semantics (NTFS on recent
+//     Windows 10 and later). Elsewhere, Wine included, the name stays until
+//     the last handle to it closes, and creating it again fails until then.
 package shm

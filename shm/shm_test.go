@@ -28,9 +28,11 @@ func create(t *testing.T, size int, opts *shm.Options) *shm.Segment {
 	if err != nil {
 		t.Fatalf("Create(%q, %d) = %v", name, size, err)
 	}
+	// Close, then Remove: Windows removes a file only once nothing has it
+	// open, and not every handle to it may share delete access.
 	t.Cleanup(func() {
-		shm.Remove(name)
 		s.Close()
+		shm.Remove(name)
 	})
 	return s
 }
@@ -44,12 +46,8 @@ func TestCreateOpenCloseRemove(t *testing.T) {
 	if s.Size() != 1<<16 || s.Anonymous() || s.ID() == 0 || s.Self() == 0 {
 		t.Errorf("Size %d Anonymous %v ID %x Self %v", s.Size(), s.Anonymous(), s.ID(), s.Self())
 	}
-	st, err := os.Stat(filepath.Join(sys.ShmDir(), name))
-	if err != nil {
+	if _, err := os.Stat(filepath.Join(sys.ShmDir(), name)); err != nil {
 		t.Fatal(err)
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
 	if _, err := shm.Create(name, 1<<16, nil); !errors.Is(err, shm.ErrExist) {
 		t.Errorf("second Create = %v, want ErrExist", err)
@@ -81,12 +79,39 @@ func TestCreateOpenCloseRemove(t *testing.T) {
 	if err := s.Remove(); err != nil {
 		t.Errorf("Remove = %v", err)
 	}
-	if _, err := shm.Open(name, nil); !errors.Is(err, shm.ErrNotExist) {
-		t.Errorf("Open after Remove = %v, want ErrNotExist", err)
-	}
 	// The creator's mapping outlives the name.
 	if _, err := s.AllocBytes("after-remove", 8); err != nil {
 		t.Errorf("AllocBytes after Remove = %v", err)
+	}
+	// The name goes at once, though the creator still has the segment open.
+	shmtest.NeedRemoveWhileOpen(t)
+	if o, err := shm.Open(name, nil); !errors.Is(err, shm.ErrNotExist) {
+		t.Errorf("Open after Remove = %v, want ErrNotExist", err)
+		if err == nil {
+			o.Close()
+		}
+	}
+	again, err := shm.Create(name, 1<<16, nil)
+	if err != nil {
+		t.Fatalf("Create after Remove, with the old segment open = %v", err)
+	}
+	defer again.Close() // before create's cleanup, which removes the name
+	if again.ID() == s.ID() {
+		t.Errorf("created again with the old segment's id %x", s.ID())
+	}
+}
+
+func TestCreateMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		shmtest.SkipUnsupported(t, "POSIX permissions (a segment's file takes the ACL of os.TempDir())")
+	}
+	s := create(t, 1<<16, nil)
+	st, err := os.Stat(filepath.Join(sys.ShmDir(), s.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
 }
 
@@ -384,19 +409,52 @@ func TestHandles(t *testing.T) {
 	if _, err := shm.OpenHandle(shm.Handle{Segment: 12345, Kind: shm.KindEvent}, shm.KindEvent); !errors.Is(err, shm.ErrHandle) {
 		t.Errorf("OpenHandle(unknown anonymous) = %v, want ErrHandle", err)
 	}
-	// A named segment removed and created again under the same name is a
-	// different segment: its old handles must not resolve into it.
-	name := s.Name()
-	s.Remove()
-	s2, err := shm.Create(name, 1<<16, nil)
+}
+
+// TestStaleHandle checks that a named segment removed and created again
+// under the same name is a different segment: handles into the old one
+// must not resolve into the new one, though name and offset match.
+func TestStaleHandle(t *testing.T) {
+	name := shmtest.Name(t)
+	s, err := shm.Create(name, 1<<16, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { s2.Close(); shm.Remove(name) }()
-	stale := h
-	stale.Segment ^= 1 // as seen by a process that does not have s attached
-	if _, err := shm.OpenHandle(stale, shm.KindEvent); !errors.Is(err, shm.ErrHandle) {
+	o, err := s.AllocBytes("x", 16)
+	if err != nil {
+		s.Close()
+		shm.Remove(name)
+		t.Fatal(err)
+	}
+	h := o.Handle()
+	// Let go of the old segment entirely, so that this process resolves
+	// h as one that never had it attached would, and remove it.
+	o.Close()
+	s.Close()
+	if err := shm.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := shm.Create(name, 1<<16, nil)
+	if err != nil {
+		t.Fatalf("Create after Remove = %v", err)
+	}
+	t.Cleanup(func() {
+		s2.Close()
+		shm.Remove(name)
+	})
+	o2, err := s2.AllocBytes("x", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o2.Close()
+	if o2.Handle().Offset != h.Offset {
+		t.Fatalf("new object at %d, old at %d: the test needs them equal", o2.Handle().Offset, h.Offset)
+	}
+	if p, err := shm.OpenHandle(h, shm.KindBytes); !errors.Is(err, shm.ErrHandle) {
 		t.Errorf("OpenHandle(stale) = %v, want ErrHandle", err)
+		if err == nil {
+			p.Close()
+		}
 	}
 }
 

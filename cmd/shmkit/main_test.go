@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/internal/sys"
-	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -25,6 +29,7 @@ func runCmd(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestDemo(t *testing.T) {
+	shmtest.NeedProcesses(t)
 	out, errOut, code := runCmd(t, "demo", "-workers", "3", "-n", "30")
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errOut)
@@ -47,20 +52,54 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// holder keeps a named segment attached until killed.
-var holder = process.MustRegister("cmd-test-holder", func(ctx context.Context, name string) error {
-	s, err := shm.Open(name, nil)
+const segEnv = "SHMKIT_CMD_TEST_SEGMENT"
+
+// The "holder" role attaches to the named segment, says so, and stays
+// attached until it is killed (its stdin never closes before that).
+var _ = shmtest.Role("holder", func() int {
+	s, err := shm.Open(os.Getenv(segEnv), nil)
 	if err != nil {
-		return err
+		fmt.Println(err)
+		return 1
 	}
 	defer s.Close()
-	<-ctx.Done() // never: the test kills us
-	return nil
+	fmt.Println("attached")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
 })
+
+// startHolder runs the holder role on the segment name and returns once
+// the holder has attached.
+func startHolder(t *testing.T, ctx context.Context, name string) *exec.Cmd {
+	t.Helper()
+	cmd := shmtest.Command(ctx, "holder", segEnv+"="+name)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "attached\n" {
+		t.Fatalf("holder said %q: %v", line, err)
+	}
+	return cmd
+}
 
 func TestLsInspectGcRm(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	inUse, unused := shmtest.Name(t), shmtest.Name(t)
+	var held *shm.Segment // inUse, attached by this process
 	for _, n := range []string{inUse, unused} {
 		s, err := shm.Create(n, 1<<16, nil)
 		if err != nil {
@@ -75,16 +114,13 @@ func TestLsInspectGcRm(t *testing.T) {
 		if n == unused {
 			// Attached by a child that is then killed: unused, and its
 			// slot shows dead.
-			p, err := process.Start(ctx, holder, n, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, ctx, func() bool { return attached(t, n) })
+			h := startHolder(t, ctx, n)
 			s.Close()
-			p.Kill()
-			p.Join(ctx)
+			h.Process.Kill()
+			h.Wait()
 		} else {
-			t.Cleanup(func() { s.Close() })
+			held = s
+			t.Cleanup(func() { s.Close() }) // runs before the Remove above
 		}
 	}
 	notShm := filepath.Join(sys.ShmDir(), shmtest.Name(t))
@@ -116,7 +152,7 @@ func TestLsInspectGcRm(t *testing.T) {
 			t.Errorf("inspect output does not match %q:\n%s", re, out)
 		}
 	}
-	if _, errOut, code := runCmd(t, "inspect", "no-such-"+unused); code != 1 || !strings.Contains(errOut, "no such file") {
+	if _, errOut, code := runCmd(t, "inspect", "no-such-"+unused); code != 1 || !strings.Contains(errOut, syscall.ENOENT.Error()) {
 		t.Errorf("inspect of a missing segment: exit %d, %q", code, errOut)
 	}
 
@@ -141,6 +177,9 @@ func TestLsInspectGcRm(t *testing.T) {
 	if out, _, code := runCmd(t, "rm", inUse); code != 0 || !strings.Contains(out, "removed "+inUse) {
 		t.Errorf("rm exited %d: %s", code, out)
 	}
+	// Closed, the segment is gone everywhere; on Windows, where the name
+	// of a removed segment may stay while it is open, too.
+	held.Close()
 	if _, errOut, code := runCmd(t, "rm", inUse); code != 1 || errOut == "" {
 		t.Errorf("second rm exited %d: %q", code, errOut)
 	}
@@ -149,34 +188,5 @@ func TestLsInspectGcRm(t *testing.T) {
 	}
 	if _, _, code := runCmd(t, "rm"); code != 2 {
 		t.Errorf("rm without names exited %d, want 2", code)
-	}
-}
-
-// attached reports whether any live process has the segment attached.
-func attached(t *testing.T, name string) bool {
-	s, err := shm.Open(name, &shm.Options{Observe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	in, err := s.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range in.Processes {
-		if p.Alive && p.Pid != os.Getpid() {
-			return true
-		}
-	}
-	return false
-}
-
-func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		if ctx.Err() != nil {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

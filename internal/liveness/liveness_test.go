@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +29,10 @@ const (
 )
 
 // table opens the file at path as this process's own open and returns a
-// table over its first bytes. The path stands for the segment id, which
-// must differ between files: this process keeps its claims by id.
-func table(path string) (*liveness.Table, *os.File, error) {
+// table over its first bytes, and a function that unmaps and closes it.
+// The path stands for the segment id, which must differ between files:
+// this process keeps its claims by id.
+func table(path string) (*liveness.Table, func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, err
@@ -40,14 +42,30 @@ func table(path string) (*liveness.Table, *os.File, error) {
 		f.Close()
 		return nil, nil, err
 	}
+	// Unmap before Close: on Windows the mapping flushes through the file
+	// handle, and a file with a mapping or a handle cannot be removed.
+	var once sync.Once
+	done := func() { once.Do(func() { sys.Unmap(b); f.Close() }) }
 	h := fnv.New64a()
 	h.Write([]byte(path))
 	t, err := liveness.New(h.Sum64(), f, layout.Of(b), slots)
 	if err != nil {
-		f.Close()
+		done()
 		return nil, nil, err
 	}
-	return t, f, nil
+	return t, done, nil
+}
+
+// testTable is table for a test: it fails the test on error and lets go
+// of the table when the test ends.
+func testTable(t *testing.T, path string) (*liveness.Table, func()) {
+	t.Helper()
+	tb, done, err := table(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(done)
+	return tb, done
 }
 
 // newFile makes a zeroed 4 KiB file for a table and returns its path.
@@ -57,14 +75,20 @@ func newFile(t *testing.T) string {
 	if err := os.WriteFile(path, make([]byte, 4096), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(path) })
+	// Cleanups run last first: the tables on the file, registered after
+	// this, are closed by the time it is removed, as Windows requires.
+	t.Cleanup(func() {
+		if err := os.Remove(path); err != nil {
+			t.Error(err)
+		}
+	})
 	return path
 }
 
 // The "claim" role claims a slot, prints its pid and token, and waits for
 // stdin to close (or to be killed).
 var _ = shmtest.Role("claim", func() int {
-	tb, _, err := table(os.Getenv(fileEnv))
+	tb, _, err := table(os.Getenv(fileEnv)) // let go of by dying
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -137,11 +161,7 @@ func mustAlive(t *testing.T, tb *liveness.Table, tok liveness.Token, want bool) 
 func TestDeathAndSlotReuse(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	path := newFile(t)
-	tb, f, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	tb, _ := testTable(t, path)
 
 	// P.1: a child claims slot 0; it is alive.
 	a := startClaimer(t, ctx, path)
@@ -196,11 +216,7 @@ func TestPidReuse(t *testing.T) {
 	}
 	ctx := shmtest.Deadline(t, 60*time.Second)
 	path := newFile(t)
-	tb, f, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	tb, _ := testTable(t, path)
 	for try := range 30 {
 		a := startClaimer(t, ctx, path)
 		a.kill(t)
@@ -223,16 +239,8 @@ func TestPidReuse(t *testing.T) {
 
 func TestRelease(t *testing.T) {
 	path := newFile(t)
-	tb, f, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	other, f2, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f2.Close()
+	tb, _ := testTable(t, path)
+	other, _ := testTable(t, path)
 	tok, err := tb.Claim()
 	if err != nil {
 		t.Fatal(err)
@@ -251,15 +259,8 @@ func TestRelease(t *testing.T) {
 
 func TestTwoOpensInOneProcess(t *testing.T) {
 	path := newFile(t)
-	t1, f1, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f1.Close()
-	t2, f2, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t1, _ := testTable(t, path)
+	t2, done2 := testTable(t, path)
 	a, err := t1.Claim()
 	if err != nil {
 		t.Fatal(err)
@@ -276,18 +277,14 @@ func TestTwoOpensInOneProcess(t *testing.T) {
 	if err := t2.Release(b); err != nil {
 		t.Fatal(err)
 	}
-	f2.Close()
+	done2()
 	mustAlive(t, t1, a, true)
 	mustAlive(t, t1, b, false)
 }
 
 func TestFullAndBadTokens(t *testing.T) {
 	path := newFile(t)
-	tb, f, err := table(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	tb, _ := testTable(t, path)
 	for range slots {
 		if _, err := tb.Claim(); err != nil {
 			t.Fatal(err)
@@ -301,10 +298,10 @@ func TestFullAndBadTokens(t *testing.T) {
 			t.Errorf("Alive(%v) = %v, want ErrBadToken", tok, err)
 		}
 	}
-	if _, err := liveness.New(1, f, layout.Of(make([]byte, 100)), slots); err == nil {
+	if _, err := liveness.New(1, nil, layout.Of(make([]byte, 100)), slots); err == nil {
 		t.Errorf("New with a view too small for the table succeeded")
 	}
-	if _, err := liveness.New(1, f, layout.Of(make([]byte, 1<<16)), liveness.MaxSlots+1); err == nil {
+	if _, err := liveness.New(1, nil, layout.Of(make([]byte, 1<<16)), liveness.MaxSlots+1); err == nil {
 		t.Errorf("New with too many slots succeeded")
 	}
 }

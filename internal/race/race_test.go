@@ -1,4 +1,4 @@
-//go:build linux || darwin || freebsd
+//go:build linux || darwin || freebsd || windows
 
 package race_test
 
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"unsafe"
 
@@ -32,17 +31,17 @@ func TestMain(m *testing.M) {
 }
 
 // handoff passes a plain Go variable from one goroutine to another through an
-// atomic flag in an anonymous MAP_SHARED mapping, annotating the handoff with
-// race.Release and race.Acquire on a Go-memory sentinel when annotate is set.
+// atomic flag in anonymous shared memory (MAP_SHARED, or a page-file section
+// on Windows), annotating the handoff with race.Release and race.Acquire on a
+// Go-memory sentinel when annotate is set.
 func handoff(annotate bool) error {
-	mem, err := syscall.Mmap(-1, 0, os.Getpagesize(),
-		syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_SHARED)
+	mem, unmap, err := mapShared(os.Getpagesize())
 	if err != nil {
 		return err
 	}
-	defer syscall.Munmap(mem)
+	defer unmap()
 	// Sound: the mapping is page-aligned, so its first 4 bytes are an aligned
-	// uint32, and it stays mapped until the deferred Munmap, after both
+	// uint32, and it stays mapped until the deferred unmap, after both
 	// goroutines are done with it.
 	flag := (*atomic.Uint32)(unsafe.Pointer(&mem[0]))
 

@@ -9,7 +9,11 @@
 // which turns a child started by process.Start or by Command into that
 // child, and otherwise runs the tests and then fails the run (exit status
 // 99) if they left a segment of this run in the shared-memory directory or
-// a child process running.
+// a child process running (children are found through /proc, so only where
+// there is one).
+//
+// A test that needs what some systems lack starts with a Need function
+// (NeedProcesses, NeedRemoveWhileOpen), which skips it there and says why.
 package shmtest
 
 import (

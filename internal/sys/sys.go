@@ -15,6 +15,13 @@
 //     the process: two opens of one file in one process share them, and
 //     closing either drops both. On Windows they are LockFileEx locks, which
 //     belong to the handle.
+//   - On Windows an anonymous file (MemfdCreate) is a delete-on-close file
+//     in os.TempDir() whose name, "~shmkit-anon-" and random hex, stays
+//     visible until its last handle closes. Removing a named segment that
+//     is still open deletes its name at once only where DeleteFile has
+//     POSIX semantics (NTFS on recent Windows 10 and later); elsewhere
+//     (Wine, FAT, older Windows) the name stays until every handle to it
+//     is closed: creating it again fails, and opening it may succeed.
 package sys
 
 import (
@@ -60,8 +67,9 @@ func UnlinkShm(name string) error {
 
 // MemfdCreate returns a new anonymous file of size zero, named name only for
 // debugging, that disappears with its last descriptor and mapping
-// (memfd_create(2) on Linux; an unlinked temporary file elsewhere). Its
-// descriptor is close-on-exec; pass it to a child through exec.Cmd.ExtraFiles.
+// (memfd_create(2) on Linux; a delete-on-close temporary file on Windows; an
+// unlinked temporary file elsewhere). Its descriptor is close-on-exec; pass
+// it to a child through exec.Cmd.ExtraFiles.
 func MemfdCreate(name string) (*os.File, error) { return memfdCreate(name) }
 
 // Reopen returns a new open of the same file as f, with its own open file

@@ -1,10 +1,13 @@
 package sys
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/windows"
 )
@@ -31,12 +34,44 @@ func openShm(path string, create bool) (*os.File, error) {
 	return os.NewFile(uintptr(h), path), nil
 }
 
-// memfdCreate has no unlink-while-open on Windows that mapping tolerates;
-// anonymous segments there are not yet supported.
+// memfdCreate makes an anonymous file the nearest way Windows has: a new
+// file in os.TempDir() opened delete-on-close, so that the system deletes
+// it when the last handle to it closes, however its process ends. Its name
+// stays visible while it is open (deleting a name at once needs POSIX
+// delete semantics, which not every file system or Wine has), so it starts
+// with "~shmkit-anon-" rather than Prefix: listings of segments and leak
+// checks pass it over. Every open shares delete access, as delete-on-close
+// requires of later opens. The handle is not inheritable.
+//
+// FILE_ATTRIBUTE_TEMPORARY asks the cache manager to keep the pages in
+// memory rather than write them out, which is what shared memory wants.
 func memfdCreate(name string) (*os.File, error) {
-	return nil, &fs.PathError{Op: "memfd_create", Path: name, Err: errors.ErrUnsupported}
+	var b [8]byte
+	for range 100 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, &fs.PathError{Op: "memfd_create", Path: name, Err: err}
+		}
+		path := filepath.Join(shmDir(), "~"+Prefix+"anon-"+hex.EncodeToString(b[:]))
+		p, err := windows.UTF16PtrFromString(path)
+		if err != nil {
+			return nil, &fs.PathError{Op: "memfd_create", Path: name, Err: err}
+		}
+		h, err := windows.CreateFile(p, windows.GENERIC_READ|windows.GENERIC_WRITE|windows.DELETE,
+			windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE,
+			nil, windows.CREATE_NEW, windows.FILE_ATTRIBUTE_TEMPORARY|windows.FILE_FLAG_DELETE_ON_CLOSE, 0)
+		if err == windows.ERROR_FILE_EXISTS {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "memfd_create", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(h), path), nil
+	}
+	return nil, &fs.PathError{Op: "memfd_create", Path: name, Err: fs.ErrExist}
 }
 
+// reopen is unsupported: nothing passes files to child processes on
+// Windows yet (see process), so there is no inherited handle to replace.
 func reopen(f *os.File) (*os.File, error) {
 	return nil, &fs.PathError{Op: "reopen", Path: f.Name(), Err: errors.ErrUnsupported}
 }
