@@ -24,6 +24,9 @@ type Options struct {
 	// Name is the process's name; empty means "Process-N", or
 	// "PARENT:N" in a child named PARENT, as Python names them.
 	Name string
+	// Stdin is the child's standard input; nil means none (the null
+	// device), as Python gives its children.
+	Stdin io.Reader
 	// Stdout and Stderr receive the child's output; nil means this
 	// process's own (the child inherits the descriptors).
 	Stdout, Stderr io.Writer
@@ -257,7 +260,7 @@ func start(ctx context.Context, fn string, arg []byte, segs *segmentSet, opts *O
 	}()
 	cmd := exec.CommandContext(ctx, exe, os.Args[1:]...)
 	cmd.Env = append(append(os.Environ(), opts.Env...), envMarker+"="+wireVersion)
-	cmd.Stdin = nil
+	cmd.Stdin = opts.Stdin
 	cmd.Stdout, cmd.Stderr = opts.Stdout, opts.Stderr
 	if cmd.Stdout == nil {
 		cmd.Stdout = os.Stdout

@@ -79,6 +79,7 @@ var increment = process.MustRegister("sem-increment", func(ctx context.Context, 
 
 func TestLockFourProcesses(t *testing.T) {
 	ctx := shmtest.Deadline(t, 120*time.Second)
+	shmtest.NeedProcesses(t)
 	const procs, each = 4, 100_000
 	seg := anon(t)
 	lock, err := semaphore.NewLock(seg, "", nil)
@@ -138,6 +139,7 @@ var gauge = process.MustRegister("sem-gauge", func(ctx context.Context, a semArg
 
 func TestSemaphoreAdmitsThree(t *testing.T) {
 	ctx := shmtest.Deadline(t, 120*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	sem, err := semaphore.NewCounting(seg, "", 3, nil)
 	if err != nil {
@@ -209,6 +211,7 @@ var nested = process.MustRegister("sem-nested", func(ctx context.Context, a rloc
 
 func TestRLockAcrossProcesses(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	r, err := semaphore.NewRLock(seg, "", nil)
 	if err != nil {
@@ -301,6 +304,7 @@ func kill(t *testing.T, ctx context.Context, p *process.Process) {
 
 func TestLockOwnerDiesThenTryLock(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	l, err := semaphore.NewLock(seg, "", nil)
 	if err != nil {
@@ -331,6 +335,7 @@ func TestLockOwnerDiesThenTryLock(t *testing.T) {
 
 func TestRLockOwnerDies(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	r, err := semaphore.NewRLock(seg, "", nil)
 	if err != nil {
@@ -386,6 +391,7 @@ var waiter = process.MustRegister("sem-waiter", func(ctx context.Context, a wait
 // then gets the lock as usual.
 func TestLockOwnerDiesWhileOthersSleep(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	l, err := semaphore.NewLock(seg, "", nil)
 	if err != nil {
@@ -426,6 +432,7 @@ func TestLockOwnerDiesWhileOthersSleep(t *testing.T) {
 // a Bounded(3) gives them back to the next waiter that finds none.
 func TestBoundedRecoversDeadHolder(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	b, err := semaphore.NewBounded(seg, "", 3, nil)
 	if err != nil {
@@ -463,6 +470,7 @@ func TestBoundedRecoversDeadHolder(t *testing.T) {
 // semaphore does not know who took a unit.
 func TestCountingLosesDeadUnits(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
 	seg := anon(t)
 	c, err := semaphore.NewCounting(seg, "", 1, nil)
 	if err != nil {
