@@ -33,10 +33,23 @@ const (
 	allocPoll = 10 * time.Millisecond
 )
 
+// lockAlloc takes the allocation lock: first this process's mutex, so that
+// at most one goroutine of this attachment competes for the shared word,
+// then the word. Holding the mutex, a word that names this attachment can
+// only be stale (garbage, or a bug), and is taken over like a dead owner's.
 func (m *mapping) lockAlloc() error {
 	if m.self == 0 {
 		return ErrObserver
 	}
+	m.allocMu.Lock()
+	if err := m.lockAllocWord(); err != nil {
+		m.allocMu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (m *mapping) lockAllocWord() error {
 	w := m.allocLock
 	self := uint32(m.self)
 	for range 100 {
@@ -55,9 +68,12 @@ func (m *mapping) lockAlloc() error {
 			}
 			continue
 		}
-		alive, err := m.table.Alive(owner)
-		if err != nil {
-			return fmt.Errorf("%w: allocation lock word %#x: %w", ErrCorrupt, v, err)
+		alive := false
+		if owner != m.self {
+			var err error
+			if alive, err = m.table.Alive(owner); err != nil {
+				return fmt.Errorf("%w: allocation lock word %#x: %w", ErrCorrupt, v, err)
+			}
 		}
 		if !alive {
 			if w.CompareAndSwap(v, self|v&waiterBit) {
@@ -79,6 +95,7 @@ func (m *mapping) unlockAlloc() {
 	if m.allocLock.Swap(0)&waiterBit != 0 {
 		wake(m.allocLock)
 	}
+	m.allocMu.Unlock()
 }
 
 // wait sleeps on w while it holds v, until deadline; where the system has

@@ -1,8 +1,10 @@
 package shm
 
-// The segment header and the object header. Every field is little-endian,
-// fixed size, and reached through sync/atomic (or through plain writes
-// before the region is published, see Alloc).
+// The segment header and the object header. Every field is little-endian
+// and fixed size. The words that change after publication (cursor,
+// allocLock, objects, and the ready word) are reached through sync/atomic;
+// the others are written once before the ready word or the cursor publishes
+// them, and read with plain loads after.
 //
 // Segment, version 1:
 //
@@ -35,7 +37,8 @@ package shm
 //	56  8    dataOff    offset of the first object, 64-aligned
 //	64  8    cursor     end of the last published object; dataOff <= cursor <= size
 //	72  4    allocLock  owner token | waiter bit, see alloclock.go
-//	76  4    objects    number of published objects, for display only
+//	76  4    objects    number of published objects, padding included, for display only;
+//	                    raised just after the cursor store
 //	80  48   reserved, zero
 //
 // Object header, version 1, at a 64-aligned offset:
@@ -47,7 +50,7 @@ package shm
 //	10  2    nameLen     0..MaxObjectName
 //	12  4    elemSize    element size for typed objects, else 0
 //	16  8    total       bytes from this header to the next object, 64-aligned
-//	24  8    payloadOff  from this header to the payload, aligned as asked
+//	24  8    payloadOff  from this header to the payload, a multiple of max(Align, 8)
 //	32  8    payloadSize bytes
 //	40  8    typeHash    hash of the Go type of typed objects, else 0
 //	48  16   reserved, zero

@@ -43,10 +43,11 @@ type Object struct {
 // If the process dies inside Alloc, nothing of the object is visible and
 // the next Alloc, in any process, proceeds.
 func (s *Segment) Alloc(spec Spec, init func(payload layout.View) error) (*Object, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return nil, err
 	}
+	defer m.unref()
 	if err := checkObjectName(spec.Name); err != nil {
 		return nil, err
 	}
@@ -68,6 +69,9 @@ func (s *Segment) Alloc(spec Spec, init func(payload layout.View) error) (*Objec
 	}
 	defer m.unlockAlloc()
 	cur := m.cursor.Load()
+	if cur < dataOffset(m.table.Len()) || cur > m.size || cur%64 != 0 {
+		return nil, fmt.Errorf("alloc %q: %w: cursor %d", spec.Name, ErrCorrupt, cur)
+	}
 	if spec.Name != "" {
 		_, _, err := m.find(func(o *objHeader, _ uint64) bool { return o.name == spec.Name })
 		if err == nil {
@@ -77,12 +81,10 @@ func (s *Segment) Alloc(spec Spec, init func(payload layout.View) error) (*Objec
 			return nil, err
 		}
 	}
-	// The object starts on a line that is a multiple of its alignment from
-	// the start of the mapping, which is page aligned.
-	off := cur
-	for (off+payloadOff)%a != 0 {
-		off += 64
-	}
+	// The object starts on a line such that its payload, payloadOff (a
+	// multiple of a) further on, is a-aligned from the start of the
+	// mapping, which is page aligned.
+	off := align(cur, max(a, 64))
 	if off > m.size || total > m.size-off {
 		return nil, fmt.Errorf("alloc %q: %w: %d bytes wanted, %d free in %s", spec.Name, ErrNoSpace, total, m.size-cur, m.displayName())
 	}
@@ -118,12 +120,14 @@ func (s *Segment) Alloc(spec Spec, init func(payload layout.View) error) (*Objec
 		// walkers step over it.
 		pad := objHeader{kind: KindBytes, total: off - cur, payloadOff: ObjectHeaderSize}
 		encodeObject(region, &pad)
-		m.objects.Add(1)
 	}
 	// Publish: the cursor store makes every byte above visible to walkers,
-	// which load the cursor before reading.
-	m.objects.Add(1)
+	// which load the cursor before reading. The count is for display.
 	m.cursor.Store(off + total)
+	if off != cur {
+		m.objects.Add(1)
+	}
+	m.objects.Add(1)
 	if !m.ref() {
 		return nil, ErrClosed
 	}
@@ -174,10 +178,11 @@ func (m *mapping) object(o objHeader, off uint64) (*Object, error) {
 // Lookup finds the object named name and checks that it is of kind. Pass
 // KindInvalid to accept any kind.
 func (s *Segment) Lookup(name string, kind Kind) (*Object, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return nil, err
 	}
+	defer m.unref()
 	if name == "" {
 		return nil, fmt.Errorf("lookup: %w: empty object name", ErrName)
 	}
@@ -204,10 +209,11 @@ type ObjectInfo struct {
 
 // Objects lists the objects in the segment, in the order they were placed.
 func (s *Segment) Objects() ([]ObjectInfo, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return nil, err
 	}
+	defer m.unref()
 	var out []ObjectInfo
 	_, _, err = m.find(func(o *objHeader, off uint64) bool {
 		out = append(out, ObjectInfo{Name: o.name, Kind: o.kind, Version: o.version, Offset: off,
@@ -220,8 +226,10 @@ func (s *Segment) Objects() ([]ObjectInfo, error) {
 	return out, nil
 }
 
-func (o *Object) live() error {
-	if o == nil || o.m == nil || o.closed.Load() {
+// use takes a reference to the mapping for one call, as Segment.use does;
+// the caller drops it with unref.
+func (o *Object) use() error {
+	if o == nil || o.m == nil || o.closed.Load() || !o.m.ref() {
 		return ErrClosed
 	}
 	return nil
@@ -272,9 +280,10 @@ func (o *Object) Self() Token { return o.m.self }
 // Alive reports whether the attachment tok of the object's segment is
 // alive. See Segment.Alive.
 func (o *Object) Alive(tok Token) (bool, error) {
-	if err := o.live(); err != nil {
+	if err := o.use(); err != nil {
 		return false, err
 	}
+	defer o.m.unref()
 	return o.m.table.Alive(tok)
 }
 
@@ -296,10 +305,22 @@ type Handle struct {
 
 const handleVersion = 1
 
+// checkHandleName accepts what a handle may carry as a segment name: none,
+// or a name that Open accepts.
+func checkHandleName(name string) error {
+	if name == "" {
+		return nil
+	}
+	if _, err := fullName(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrHandle, err)
+	}
+	return nil
+}
+
 // MarshalBinary encodes the handle.
 func (h Handle) MarshalBinary() ([]byte, error) {
-	if len(h.Name) > MaxName {
-		return nil, fmt.Errorf("%w: segment name of %d bytes", ErrHandle, len(h.Name))
+	if err := checkHandleName(h.Name); err != nil {
+		return nil, err
 	}
 	b := make([]byte, 0, 1+4+8+8+2+len(h.Name))
 	b = append(b, handleVersion)
@@ -324,10 +345,8 @@ func (h *Handle) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("%w: %d bytes for a name of %d", ErrHandle, len(b), n)
 	}
 	name := string(b[fixed:])
-	if name != "" {
-		if _, err := fullName(name); err != nil {
-			return fmt.Errorf("%w: %w", ErrHandle, err)
-		}
+	if err := checkHandleName(name); err != nil {
+		return err
 	}
 	*h = Handle{
 		Kind:    Kind(binary.LittleEndian.Uint32(b[1:])),
@@ -395,18 +414,20 @@ func (o *Object) SegmentID() uint64 { return o.m.id }
 // File returns the open file of the object's segment, for passing to a
 // child process (process.Start does it). It stays owned by the segment.
 func (o *Object) File() (*os.File, error) {
-	if err := o.live(); err != nil {
+	if err := o.use(); err != nil {
 		return nil, err
 	}
+	defer o.m.unref()
 	return o.m.f, nil
 }
 
 // GobEncode encodes the object's handle, so that a *Object can be an
 // argument of process.Start or travel inside a message.
 func (o *Object) GobEncode() ([]byte, error) {
-	if err := o.live(); err != nil {
+	if err := o.use(); err != nil {
 		return nil, err
 	}
+	defer o.m.unref()
 	return o.Handle().MarshalBinary()
 }
 

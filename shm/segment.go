@@ -103,6 +103,7 @@ type mapping struct {
 
 	cursor    *atomic.Uint64
 	allocLock *atomic.Uint32
+	allocMu   sync.Mutex // held with allocLock: see lockAlloc
 	objects   *atomic.Uint32
 	created   time.Time
 	creator   int
@@ -553,8 +554,11 @@ func Remove(name string) error {
 	return sys.UnlinkShm(full)
 }
 
-func (s *Segment) live() (*mapping, error) {
-	if s == nil || s.m == nil || s.closed.Load() {
+// use returns the mapping with a reference taken for one call, so that a
+// Close in another goroutine cannot unmap it under the call; the caller
+// drops it with unref.
+func (s *Segment) use() (*mapping, error) {
+	if s == nil || s.m == nil || s.closed.Load() || !s.m.ref() {
 		return nil, ErrClosed
 	}
 	return s.m, nil
@@ -573,10 +577,11 @@ func (s *Segment) Close() error {
 // Remove deletes the segment's name (see the package function Remove). It
 // fails with ErrName for an anonymous segment.
 func (s *Segment) Remove() error {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return err
 	}
+	defer m.unref()
 	if m.name == "" {
 		return fmt.Errorf("%w: anonymous segment has no name to remove", ErrName)
 	}
@@ -598,10 +603,11 @@ func (s *Segment) Anonymous() bool { return s.m.anon }
 // File returns the segment's open file, for passing to a child process
 // (process.Start does it). It stays owned by the segment: do not close it.
 func (s *Segment) File() (*os.File, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return nil, err
 	}
+	defer m.unref()
 	return m.f, nil
 }
 
@@ -615,10 +621,11 @@ func (s *Segment) Self() Token { return s.m.self }
 // has not died or detached. A token that cannot name a slot of this segment
 // is an error.
 func (s *Segment) Alive(tok Token) (bool, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return false, err
 	}
+	defer m.unref()
 	return m.table.Alive(tok)
 }
 
@@ -638,10 +645,11 @@ type Info struct {
 
 // Info describes the segment as it is now.
 func (s *Segment) Info() (Info, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return Info{}, err
 	}
+	defer m.unref()
 	procs, err := m.table.Slots()
 	if err != nil {
 		return Info{}, err
@@ -663,20 +671,22 @@ func (s *Segment) Info() (Info, error) {
 // InUse reports whether any live process has the segment attached, this
 // one included unless it opened the segment to observe.
 func (s *Segment) InUse() (bool, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return false, err
 	}
+	defer m.unref()
 	return m.table.AnyAlive()
 }
 
 // GobEncode encodes a reference to the segment (its id and name), so that a
 // *Segment can be an argument of process.Start or travel inside a message.
 func (s *Segment) GobEncode() ([]byte, error) {
-	m, err := s.live()
+	m, err := s.use()
 	if err != nil {
 		return nil, err
 	}
+	defer m.unref()
 	return Handle{Segment: m.id, Name: m.name}.MarshalBinary()
 }
 

@@ -213,12 +213,18 @@ func (t *Table) Release(tok Token) error {
 	}
 	mine.Lock()
 	defer mine.Unlock()
-	if !mine.m[mineKey{t.id, slot}] || t.gen[slot].Load() != tok.Gen() {
+	if !mine.m[mineKey{t.id, slot}] {
 		return fmt.Errorf("%w: %v is not held here", ErrBadToken, tok)
 	}
+	// The slot is ours by its lock whatever its words say: let it go even
+	// if someone wrote over our generation, then say so.
 	t.word32(slot, offState).Store(StateDetached)
 	delete(mine.m, mineKey{t.id, slot})
-	return sys.UnlockByte(t.f, LockBase+int64(slot))
+	err := sys.UnlockByte(t.f, LockBase+int64(slot))
+	if g := t.gen[slot].Load(); g != tok.Gen() && err == nil {
+		err = fmt.Errorf("%w: slot %d generation is %d, ours was %d", ErrBadToken, slot, g, tok.Gen())
+	}
+	return err
 }
 
 // Alive reports whether the process that made the claim tok is still alive
@@ -266,9 +272,14 @@ func (t *Table) Slots() ([]SlotInfo, error) {
 		if gen == 0 {
 			continue
 		}
-		alive, err := t.Alive(MakeToken(slot, gen))
-		if err != nil {
-			return nil, err
+		// A generation no claim can have (written by a bug or another
+		// program) is a dead slot, not a reason to fail the listing.
+		alive := false
+		if gen <= MaxGen {
+			var err error
+			if alive, err = t.Alive(MakeToken(slot, gen)); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, SlotInfo{
 			Slot:     slot,

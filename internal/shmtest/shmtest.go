@@ -127,6 +127,11 @@ func Main(m *testing.M) {
 		}
 		os.Exit(fn())
 	}
+	// A test binary that inherits the run's tag without a role is a worker
+	// that the first one started (go test -fuzz starts such workers): the
+	// segments of the run belong to the first, which checks them at the
+	// end; a worker checking them would remove files the others still use.
+	worker := os.Getenv(RunEnv) != ""
 	tag()
 	// Children built with -race sleep a second at exit by default, in
 	// case a goroutine is halfway through a report; a test run starts
@@ -135,6 +140,9 @@ func Main(m *testing.M) {
 		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=50"))
 	}
 	code := m.Run()
+	if worker {
+		os.Exit(code)
+	}
 	if leaks := Leaks(); len(leaks) > 0 {
 		fmt.Fprintf(os.Stderr, "shmtest: the tests left behind:\n\t%s\n", strings.Join(leaks, "\n\t"))
 		if code == 0 {
