@@ -2,6 +2,7 @@ package array_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -236,5 +237,32 @@ func TestPythonInterop(t *testing.T) {
 	}
 	if x := arr.UnsafeSlice()[10]; x != 15 {
 		t.Errorf("element 10 = %v, python3 should not have touched it", x)
+	}
+}
+
+// TestPayloadLayout pins the typed payload of docs/layout.md ("Payloads"):
+// lock offset at 0, length at 8, elements at 64.
+func TestPayloadLayout(t *testing.T) {
+	seg := anon(t)
+	arr, err := array.From(seg, "", []int32{7, -8, 9}, nil)
+	must(t, err)
+	defer arr.Close()
+	objs := arr.ShmObjects() // the lock, then the array
+	b := objs[1].UnsafeBytes()
+	le := binary.LittleEndian
+	if le.Uint64(b[0:]) != arr.Lock().Handle().Offset || le.Uint64(b[8:]) != 3 {
+		t.Errorf("lock offset %d (want %d), length %d", le.Uint64(b[0:]), arr.Lock().Handle().Offset, le.Uint64(b[8:]))
+	}
+	if int32(le.Uint32(b[64:])) != 7 || int32(le.Uint32(b[68:])) != -8 || int32(le.Uint32(b[72:])) != 9 || len(b) != 64+3*4 {
+		t.Errorf("elements: % x", b[64:])
+	}
+	if objs[1].ElemSize() != 4 {
+		t.Errorf("elemSize %d", objs[1].ElemSize())
+	}
+	raw, err := array.New[int64](seg, "", 2, &array.Options{Raw: true})
+	must(t, err)
+	defer raw.Close()
+	if rb := raw.ShmObjects()[0].UnsafeBytes(); le.Uint64(rb[0:]) != 0 || le.Uint64(rb[8:]) != 2 {
+		t.Errorf("raw array header % x", rb[:16])
 	}
 }
