@@ -18,10 +18,12 @@
 //   - On Windows an anonymous file (MemfdCreate) is a delete-on-close file
 //     in os.TempDir() whose name, "~shmkit-anon-" and random hex, stays
 //     visible until its last handle closes. Removing a named segment that
-//     is still open deletes its name at once only where DeleteFile has
-//     POSIX semantics (NTFS on recent Windows 10 and later); elsewhere
-//     (Wine, FAT, older Windows) the name stays until every handle to it
-//     is closed: creating it again fails, and opening it may succeed.
+//     is still open frees its name at once: with POSIX delete semantics
+//     where the file system has them (NTFS on Windows 10 1709 and later),
+//     and elsewhere (Wine, FAT, older Windows) by renaming the file to
+//     "~shmkit-removed-" and random hex and deleting that name, which stays
+//     visible until every handle to the file is closed. A process that dies
+//     between the rename and the delete leaves that file behind.
 package sys
 
 import (
@@ -57,12 +59,14 @@ func OpenShm(name string, create bool) (*os.File, error) {
 }
 
 // UnlinkShm removes the name of a named segment (shm_unlink(3)). Processes
-// that have it mapped keep their mapping.
+// that have it mapped keep their mapping, and the name is free at once: Open
+// of it fails with fs.ErrNotExist and Create of it succeeds, even while the
+// old segment is still open. Errors are *fs.PathError with Op "remove".
 func UnlinkShm(name string) error {
 	if strings.ContainsRune(name, '/') || name == "" || name == "." || name == ".." {
 		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrInvalid}
 	}
-	return os.Remove(ShmPath(name))
+	return unlinkShm(ShmPath(name))
 }
 
 // MemfdCreate returns a new anonymous file of size zero, named name only for

@@ -28,6 +28,9 @@ func openShm(path string, create bool) (*os.File, error) {
 	}
 }
 
+// unlinkShm is os.Remove: unlink(2) frees the name at once.
+func unlinkShm(path string) error { return os.Remove(path) }
+
 func memfdCreate(name string) (*os.File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {

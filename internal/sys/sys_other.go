@@ -14,6 +14,10 @@ func openShm(path string, create bool) (*os.File, error) {
 	return nil, &fs.PathError{Op: "open", Path: path, Err: errors.ErrUnsupported}
 }
 
+func unlinkShm(path string) error {
+	return &fs.PathError{Op: "remove", Path: path, Err: errors.ErrUnsupported}
+}
+
 func memfdCreate(name string) (*os.File, error) {
 	return nil, &fs.PathError{Op: "memfd_create", Path: name, Err: errors.ErrUnsupported}
 }

@@ -30,6 +30,9 @@ func openShm(path string, create bool) (*os.File, error) {
 	}
 }
 
+// unlinkShm is os.Remove: unlink(2) frees the name at once.
+func unlinkShm(path string) error { return os.Remove(path) }
+
 // memfdCreate makes an anonymous file the portable way: create a file that
 // nobody else can have opened, then remove its name at once.
 func memfdCreate(name string) (*os.File, error) {
