@@ -1,7 +1,6 @@
 package sys
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"strconv"
@@ -11,25 +10,12 @@ import (
 
 func shmDir() string { return "/dev/shm" }
 
-func openShm(path string, create bool) (*os.File, error) {
-	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	if create {
-		flags |= unix.O_CREAT | unix.O_EXCL
-	}
-	for {
-		fd, err := unix.Open(path, flags, 0o600)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-		}
-		return os.NewFile(uintptr(fd), path), nil
-	}
-}
-
-// unlinkShm is os.Remove: unlink(2) frees the name at once.
-func unlinkShm(path string) error { return os.Remove(path) }
+// Open-file-description locks: they belong to one open of the file, not
+// to the process (see the package doc).
+const (
+	setlk = unix.F_OFD_SETLK
+	getlk = unix.F_OFD_GETLK
+)
 
 func memfdCreate(name string) (*os.File, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
@@ -53,43 +39,6 @@ func reopen(f *os.File) (*os.File, error) {
 		}
 		return os.NewFile(uintptr(fd), f.Name()), nil
 	}
-}
-
-func lockCmd(f *os.File, cmd int, typ int16, off int64) (*unix.Flock_t, error) {
-	lk := unix.Flock_t{Type: typ, Whence: 0, Start: off, Len: 1}
-	for {
-		err := unix.FcntlFlock(f.Fd(), cmd, &lk)
-		if err == unix.EINTR {
-			continue
-		}
-		return &lk, err
-	}
-}
-
-func tryLockByte(f *os.File, off int64) error {
-	_, err := lockCmd(f, unix.F_OFD_SETLK, unix.F_WRLCK, off)
-	switch err {
-	case nil:
-		return nil
-	case unix.EAGAIN, unix.EACCES:
-		return ErrLocked
-	}
-	return &fs.PathError{Op: "lock", Path: f.Name(), Err: fmt.Errorf("byte %d: %w", off, err)}
-}
-
-func unlockByte(f *os.File, off int64) error {
-	if _, err := lockCmd(f, unix.F_OFD_SETLK, unix.F_UNLCK, off); err != nil {
-		return &fs.PathError{Op: "unlock", Path: f.Name(), Err: fmt.Errorf("byte %d: %w", off, err)}
-	}
-	return nil
-}
-
-func byteLocked(f *os.File, off int64) (bool, error) {
-	lk, err := lockCmd(f, unix.F_OFD_GETLK, unix.F_WRLCK, off)
-	if err != nil {
-		return false, &fs.PathError{Op: "getlk", Path: f.Name(), Err: fmt.Errorf("byte %d: %w", off, err)}
-	}
-	return lk.Type != unix.F_UNLCK, nil
 }
 
 func fallocate(f *os.File, size int64) error {
