@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
@@ -125,8 +126,7 @@ func NewCounting(seg *shm.Segment, name string, value int, opts *Options) (*Coun
 	if err != nil {
 		return nil, err
 	}
-	s := &Counting{}
-	return s, s.sem.init(b, false)
+	return initSem(&Counting{}, b, false)
 }
 
 // OpenCounting opens the Counting semaphore named name in seg.
@@ -135,8 +135,7 @@ func OpenCounting(seg *shm.Segment, name string, opts *Options) (*Counting, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Counting{}
-	return s, s.sem.init(b, false)
+	return initSem(&Counting{}, b, false)
 }
 
 // OpenCountingHandle opens the Counting semaphore that h names.
@@ -145,8 +144,7 @@ func OpenCountingHandle(h shm.Handle, opts *Options) (*Counting, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Counting{}
-	return s, s.sem.init(b, false)
+	return initSem(&Counting{}, b, false)
 }
 
 // GobDecode opens the semaphore whose handle GobEncode encoded.
@@ -175,8 +173,7 @@ func NewBounded(seg *shm.Segment, name string, value int, opts *Options) (*Bound
 	if err != nil {
 		return nil, err
 	}
-	s := &Bounded{}
-	return s, s.sem.init(b, true)
+	return initSem(&Bounded{}, b, true)
 }
 
 // OpenBounded opens the Bounded semaphore named name in seg.
@@ -185,8 +182,7 @@ func OpenBounded(seg *shm.Segment, name string, opts *Options) (*Bounded, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Bounded{}
-	return s, s.sem.init(b, true)
+	return initSem(&Bounded{}, b, true)
 }
 
 // OpenBoundedHandle opens the Bounded semaphore that h names.
@@ -195,8 +191,7 @@ func OpenBoundedHandle(h shm.Handle, opts *Options) (*Bounded, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Bounded{}
-	return s, s.sem.init(b, true)
+	return initSem(&Bounded{}, b, true)
 }
 
 // GobDecode opens the semaphore whose handle GobEncode encoded.
@@ -206,6 +201,15 @@ func (s *Bounded) GobDecode(data []byte) error {
 		return err
 	}
 	return s.sem.init(b, true)
+}
+
+// initSem wraps b in s, or returns the error and nil.
+func initSem[S interface{ init(base, bool) error }](s S, b base, bounded bool) (S, error) {
+	if err := s.init(b, bounded); err != nil {
+		var zero S
+		return zero, err
+	}
+	return s, nil
 }
 
 // Bound is the value a Bounded semaphore never passes: its initial value.
@@ -261,7 +265,7 @@ func (s *sem) Acquire(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	self, err := s.self()
+	self, err := s.holder()
 	if err != nil {
 		return err
 	}
@@ -275,16 +279,23 @@ func (s *sem) Acquire(ctx context.Context) error {
 	return nil
 }
 
+// holder is the token under which a Bounded semaphore records the units
+// this process holds; a Counting one records none, and needs no token.
+func (s *sem) holder() (shm.Token, error) {
+	if s.holdings == nil {
+		return 0, nil
+	}
+	return s.self()
+}
+
 func (s *sem) acquireSlow(ctx context.Context) error {
+	lastRecovery := time.Now()
 	for {
-		if err := ctx.Err(); err != nil {
-			if s.count.Load() > 0 && s.sleepers.Load() > 0 {
-				wake(s.count, 1) // pass on a wake-up we may have swallowed
-			}
+		if err := ctxErr(ctx); err != nil {
 			return err
 		}
 		s.sleepers.Add(1)
-		polled, err := s.sleep(ctx, s.count, 0, s.holdings != nil)
+		_, err := s.sleep(ctx, s.count, 0)
 		s.sleepers.Add(^uint32(0))
 		if err != nil {
 			return err
@@ -292,7 +303,11 @@ func (s *sem) acquireSlow(ctx context.Context) error {
 		if s.tryTake() {
 			return nil
 		}
-		if polled && s.holdings != nil {
+		// Look for the units of dead holders every poll interval, timed
+		// out or not: under steady traffic sleepers are woken before
+		// their sleeps run out, and recovery must not wait for a lull.
+		if s.holdings != nil && time.Since(lastRecovery) >= s.poll {
+			lastRecovery = time.Now()
 			if err := s.recoverDead(); err != nil {
 				return err
 			}
@@ -307,9 +322,9 @@ func (s *sem) TryAcquire() bool {
 	if s.closed.Load() {
 		return false
 	}
-	self, err := s.self()
+	self, err := s.holder()
 	if err != nil || !s.tryTake() {
-		return false
+		return false // an observer cannot hold units of a Bounded semaphore
 	}
 	s.race.Acquire()
 	s.hold(self)
@@ -319,26 +334,46 @@ func (s *sem) TryAcquire() bool {
 // Release gives a unit back, waking one waiter if any sleeps. A Bounded
 // semaphore at its bound returns ErrReleased; a value at MaxValue returns
 // ErrValue.
+//
+// A Bounded semaphore lowers the holding first and raises the count second:
+// a process killed between the two loses a unit rather than creating one,
+// which the other order would (the dead holding would be given back too).
 func (s *sem) Release() error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
+	if err := s.releaseCheck(s.count.Load()); err != nil {
+		return err
+	}
+	var lowered *atomic.Uint64
+	if s.holdings != nil {
+		lowered = s.unhold()
+	}
+	s.race.ReleaseMerge()
 	for {
 		c := s.count.Load()
-		if s.holdings != nil && c >= s.bound {
-			return ErrReleased
+		if err := s.releaseCheck(c); err != nil {
+			if lowered != nil {
+				lowered.Add(1) // put the holding back as it was
+			}
+			return err
 		}
-		if c >= MaxValue {
-			return fmt.Errorf("%w: release above %d", ErrValue, MaxValue)
-		}
-		s.race.ReleaseMerge()
 		if s.count.CompareAndSwap(c, c+1) {
 			break
 		}
 	}
-	s.unhold()
 	if s.sleepers.Load() > 0 {
 		wake(s.count, 1)
+	}
+	return nil
+}
+
+func (s *sem) releaseCheck(c uint32) error {
+	if s.holdings != nil && c >= s.bound {
+		return ErrReleased
+	}
+	if c >= MaxValue {
+		return fmt.Errorf("%w: release above %d", ErrValue, MaxValue)
 	}
 	return nil
 }
@@ -386,25 +421,26 @@ func (s *sem) hold(self shm.Token) {
 }
 
 // unhold lowers the holding of this process, or, when it holds nothing,
-// of some other holder: a Release need not come from the acquirer.
-func (s *sem) unhold() {
-	if s.holdings == nil {
-		return
-	}
+// of some other holder (a Release need not come from the acquirer), and
+// returns the word it lowered, or nil if every holding was zero.
+func (s *sem) unhold() *atomic.Uint64 {
 	self, _ := s.self()
-	own := s.holdings[self.Slot()]
-	for v := own.Load(); uint32(v>>32) == self.Gen() && uint32(v) > 0; v = own.Load() {
-		if own.CompareAndSwap(v, v-1) {
-			return
+	if self != 0 {
+		own := s.holdings[self.Slot()]
+		for v := own.Load(); uint32(v>>32) == self.Gen() && uint32(v) > 0; v = own.Load() {
+			if own.CompareAndSwap(v, v-1) {
+				return own
+			}
 		}
 	}
 	for _, w := range s.holdings {
 		for v := w.Load(); uint32(v) > 0; v = w.Load() {
 			if w.CompareAndSwap(v, v-1) {
-				return
+				return w
 			}
 		}
 	}
+	return nil
 }
 
 // recoverDead gives back the units of holders that are dead.
@@ -415,9 +451,14 @@ func (s *sem) recoverDead() error {
 		if n == 0 {
 			continue
 		}
-		alive, err := s.alive(liveness.MakeToken(slot, gen))
-		if err != nil {
-			return err
+		// No claim has generation 0 or one past MaxGen: such a word was
+		// written by a bug or another program, and its units are nobody's.
+		alive := false
+		if gen != 0 && gen <= liveness.MaxGen {
+			var err error
+			if alive, err = s.alive(liveness.MakeToken(slot, gen)); err != nil {
+				return err
+			}
 		}
 		if !alive && w.CompareAndSwap(v, uint64(gen)<<32) {
 			s.giveBack(n)

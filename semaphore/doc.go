@@ -47,7 +47,13 @@
 //     credited with units another process took. The count never exceeds
 //     the bound.
 //   - A process killed between the two atomic steps of a Bounded acquire
-//     or release (the count, then its holding) may lose one unit.
+//     (the count, then its holding) or release (the holding, then the
+//     count) may lose one unit; it never creates one.
+//   - "Dead" means detached: a process that closes its last reference to
+//     the segment while it holds a lock lets others take the lock over, as
+//     if it had died. On Unix systems other than Linux, where byte-range
+//     locks belong to the process, opening one named segment twice and
+//     closing one of them detaches both (see package shm).
 //   - A garbage state word (another program, or a bug, wrote it) gives an
 //     error wrapping shm.ErrCorrupt when the owner it names cannot exist; an
 //     owner that could exist but is dead is taken over as above.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/semaphore"
@@ -72,6 +73,15 @@ func Example() {
 	// Output: 4000 increments mod 256 = 160
 }
 
+// dieHolding locks and exits without unlocking, as a crash would.
+var dieHolding = process.MustRegister("example-die-holding", func(ctx context.Context, l *semaphore.Lock) error {
+	if err := l.Lock(ctx); err != nil {
+		return err
+	}
+	os.Exit(3)
+	return nil
+})
+
 // A lock whose holder died is taken over with ErrOwnerDead: the new holder
 // repairs what the lock guards, then goes on as usual.
 func ExampleLock_Lock_ownerDead() {
@@ -82,16 +92,28 @@ func ExampleLock_Lock_ownerDead() {
 		return
 	}
 	defer lock.Close()
+	p, err := process.Start(ctx, dieHolding, lock, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p.Join(ctx)
+	code, _ := p.ExitCode()
+	fmt.Println("holder exited with", code, "holding the lock:", lock.Locked())
+
 	err = lock.Lock(ctx)
 	switch {
 	case errors.Is(err, semaphore.ErrOwnerDead):
 		// We hold the lock; the data it guards may be half-written.
-		fmt.Println("repairing")
+		fmt.Println("owner died; repairing")
 	case err != nil:
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("locked")
 	lock.Unlock()
-	// Output: locked
+	// Output:
+	// holder exited with 3 holding the lock: true
+	// owner died; repairing
+	// locked
 }

@@ -55,6 +55,13 @@ func FuzzLockState(f *testing.F) {
 			cancel()
 		}
 		expect("lock", tryErr, lockErr, l.Unlock())
+		// Whatever the words held, the lock works afterwards.
+		if ok, err := l.TryLock(); !ok || err != nil {
+			t.Fatalf("lock after state %#x: TryLock = %v, %v", state, ok, err)
+		}
+		if err := l.Unlock(); err != nil {
+			t.Fatalf("lock after state %#x: Unlock = %v", state, err)
+		}
 
 		setWords(t, r.ShmObjects()[0], state, count, holder)
 		h := semaphore.Holder(holder | 1)
@@ -65,7 +72,22 @@ func FuzzLockState(f *testing.F) {
 			lockErr = r.Lock(ctx, h)
 			cancel()
 		}
-		expect("rlock", tryErr, lockErr, r.Unlock(h))
+		unlockErr := r.Unlock(h)
+		expect("rlock", tryErr, lockErr, unlockErr)
+		// An rlock that another holder owns (a live one: this process,
+		// another Holder) or whose owner cannot exist stays so: only its
+		// owner may unlock it. Any other works afterwards.
+		if errors.Is(errors.Join(tryErr, lockErr, unlockErr), semaphore.ErrCorrupt) || errors.Is(unlockErr, semaphore.ErrNotOwner) {
+			return
+		}
+		if ok, err := r.TryLock(h); !ok || err != nil {
+			t.Fatalf("rlock after state %#x count %d: TryLock = %v, %v", state, count, ok, err)
+		}
+		for r.Depth(h) > 0 {
+			if err := r.Unlock(h); err != nil {
+				t.Fatalf("rlock after state %#x count %d: Unlock = %v", state, count, err)
+			}
+		}
 	})
 }
 

@@ -421,8 +421,14 @@ func TestLockOwnerDiesWhileOthersSleep(t *testing.T) {
 	if r1+r2 != 3 { // one 1 (nil), one 2 (owner dead)
 		t.Fatalf("waiters got %d and %d; want one 1 (nil) and one 2 (ErrOwnerDead)", r1, r2)
 	}
-	first := min(int64(w.at(2).Load()), int64(w.at(5).Load()))
-	t.Logf("death noticed %v after the kill", time.Duration(first-killed.UnixNano()))
+	first := time.Duration(min(int64(w.at(2).Load()), int64(w.at(5).Load())) - killed.UnixNano())
+	t.Logf("death noticed %v after the kill", first)
+	// The issue asks for 100 ms; sleepers poll every 10 ms. A bound ten
+	// times the ask keeps a noisy machine from failing the test while
+	// still catching a sleeper that never polls.
+	if first > time.Second {
+		t.Errorf("death noticed %v after the kill", first)
+	}
 	if l.Locked() {
 		t.Errorf("lock held after both waiters unlocked")
 	}

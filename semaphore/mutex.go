@@ -25,9 +25,10 @@ package semaphore
 // No lost wake-up: a waiter sleeps only while the word still holds owner|W
 // (the futex compares it atomically with going to sleep), and an unlock
 // that sees W wakes a sleeper after clearing the word. A waiter that
-// returns early (its context ended) after a wake may have swallowed the
-// wake meant for another; it wakes one in turn when it finds the lock
-// free, and any other sleeper also looks again after Poll.
+// returns early (its context ended) after it has slept may have swallowed
+// the wake meant for another, even if the lock is taken again by then
+// (a fast-path locker does not set W, so its unlock wakes nobody); it
+// wakes one in turn. Any other sleeper also looks again after Poll.
 //
 // Takeover happens only after a sleep that ran out its poll interval with
 // the word unchanged and the owner dead; the compare-and-swap from the
@@ -38,6 +39,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/shmkit/shmkit/internal/race"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -96,6 +98,7 @@ func (m *mutex) lockSlow(ctx context.Context, self shm.Token) (dead bool, err er
 	if spinFor(m.b.spin, func() bool { return st.Load() == 0 && st.CompareAndSwap(0, uint32(self)) }) {
 		return false, nil
 	}
+	slept := false
 	for {
 		v := st.Load()
 		owner := shm.Token(v &^ waiterBit)
@@ -105,16 +108,19 @@ func (m *mutex) lockSlow(ctx context.Context, self shm.Token) (dead bool, err er
 			}
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			if st.Load()&^waiterBit == 0 {
-				wake(st, 1) // pass on a wake-up we may have swallowed
+		if err := ctxErr(ctx); err != nil {
+			if slept {
+				// We may have swallowed the wake-up an unlock meant
+				// for a sleeper that is still there: pass one on.
+				wake(st, 1)
 			}
 			return false, err
 		}
 		if v&waiterBit == 0 && !st.CompareAndSwap(v, v|waiterBit) {
 			continue
 		}
-		polled, err := m.b.sleep(ctx, st, v|waiterBit, true)
+		polled, err := m.b.sleep(ctx, st, v|waiterBit)
+		slept = true
 		if err != nil {
 			return false, err
 		}
@@ -136,6 +142,12 @@ func (m *mutex) lockSlow(ctx context.Context, self shm.Token) (dead bool, err er
 // it: unlocking a free lock writes 0 over 0, or over a lone waiter bit,
 // whose sleepers it then wakes as any unlock would.
 func (m *mutex) unlock() bool {
+	if race.Enabled && m.state.Load()&^waiterBit == 0 {
+		// Publish nothing for the race detector from an unlock that
+		// unlocks nothing (see internal/race on spurious releases).
+		// Without it, the swap below is all there is to do.
+		return false
+	}
 	m.b.race.Release()
 	v := m.state.Swap(0)
 	if v&waiterBit != 0 {

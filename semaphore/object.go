@@ -11,6 +11,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/liveness"
 	"github.com/shmkit/shmkit/internal/race"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -77,26 +78,26 @@ const ownSegmentSize = 8192
 
 // create places a new object of kind in seg, or in a segment of its own
 // when seg is nil.
-func create(seg *shm.Segment, name string, kind shm.Kind, size int, init func(layout.View) error, opts *Options) (b base, err error) {
+func create(seg *shm.Segment, name string, kind shm.Kind, size int, init func(layout.View) error, opts *Options) (base, error) {
+	var own *shm.Segment
 	if seg == nil {
 		if name != "" {
 			return base{}, fmt.Errorf("%w: a named %v needs a segment", shm.ErrName, kind)
 		}
-		if b.own, err = shm.New(ownSegmentSize, nil); err != nil {
+		var err error
+		if own, err = shm.New(ownSegmentSize, nil); err != nil {
 			return base{}, err
 		}
-		defer func() {
-			if err != nil {
-				b.own.Close()
-			}
-		}()
-		seg = b.own
+		seg = own
 	}
 	obj, err := seg.Alloc(shm.Spec{Kind: kind, Version: objectVersion, Name: name, Size: size, Align: 64}, init)
 	if err != nil {
+		if own != nil {
+			own.Close()
+		}
 		return base{}, fmt.Errorf("new %v: %w", kind, err)
 	}
-	return finish(obj, b.own, opts)
+	return finish(obj, own, opts)
 }
 
 // open finds the object of kind named name in seg.
@@ -160,10 +161,24 @@ func (b *base) self() (shm.Token, error) {
 // ErrCorrupt.
 func (b *base) alive(owner shm.Token) (bool, error) {
 	ok, err := b.obj.Alive(owner)
-	if err != nil && !errors.Is(err, shm.ErrClosed) {
+	if errors.Is(err, liveness.ErrBadToken) {
 		return false, fmt.Errorf("%w: owner %v: %w", ErrCorrupt, owner, err)
 	}
 	return ok, err
+}
+
+// ctxErr is ctx.Err(), or the deadline's error as soon as the deadline has
+// passed, before the context's own timer has fired: a sleep that returns at
+// the deadline must not find the context still alive and sleep again at
+// once, round after round.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 var multicore = runtime.NumCPU() > 1
@@ -188,27 +203,20 @@ func spinFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// sleep waits on w while it holds v, never past ctx's deadline, and, when
-// the caller must look at something besides the word (a holder's liveness,
-// or a context that can be cancelled), for at most the poll interval. It
-// reports whether the sleep ran out of time. Wake-ups, spurious ones and a
-// changed word return at once; the caller looks again in every case.
+// sleep waits on w while it holds v, for at most the poll interval and
+// never past ctx's deadline. It reports whether the sleep ran out of time.
+// Wake-ups, spurious ones and a changed word return at once; the caller
+// looks again in every case.
 //
-// A sleep without a timeout is worth having: a timed futex wait arms a
-// kernel timer, which costs a good part of a wake-up round trip.
-func (b *base) sleep(ctx context.Context, w *atomic.Uint32, v uint32, poll bool) (polled bool, err error) {
-	var deadline time.Time
-	if poll || ctx.Done() != nil {
-		deadline = time.Now().Add(b.poll)
-	}
-	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+// Every sleep is bounded, even one with nothing to poll: a releaser killed
+// between its store and its wake, or a wake that failed, must cost a
+// sleeper one poll interval, not its life.
+func (b *base) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
+	deadline := time.Now().Add(b.poll)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	if !futex.Supported {
-		if deadline.IsZero() {
-			time.Sleep(time.Millisecond)
-			return false, nil
-		}
 		time.Sleep(min(time.Millisecond, time.Until(deadline)))
 		return !time.Now().Before(deadline), nil
 	}

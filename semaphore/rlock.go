@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/shm"
@@ -125,8 +126,7 @@ func (l *RLock) Lock(ctx context.Context, h Holder) error {
 		return err
 	}
 	if l.owns(self, h) {
-		l.count.Add(1)
-		return nil
+		return l.deeper()
 	}
 	dead, err := l.mu.lock(ctx, self)
 	if err != nil && !dead {
@@ -147,8 +147,7 @@ func (l *RLock) TryLock(h Holder) (ok bool, err error) {
 		return false, err
 	}
 	if l.owns(self, h) {
-		l.count.Add(1)
-		return true, nil
+		return true, l.deeper()
 	}
 	ok, dead, err := l.mu.tryLock(self)
 	if !ok {
@@ -160,6 +159,15 @@ func (l *RLock) TryLock(h Holder) (ok bool, err error) {
 		return true, fmt.Errorf(ownerDeadFmt, ErrOwnerDead, "rlock")
 	}
 	return true, nil
+}
+
+// deeper counts one more level for the owner, refusing to wrap around.
+func (l *RLock) deeper() error {
+	if c := l.count.Load(); c == math.MaxUint32 {
+		return fmt.Errorf("%w: rlock held %d times", ErrValue, c)
+	}
+	l.count.Add(1)
+	return nil
 }
 
 // Unlock undoes one level of h's hold on l, and frees l at the last. It

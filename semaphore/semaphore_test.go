@@ -154,8 +154,8 @@ func TestPythonTimeout(t *testing.T) {
 		t.Fatal("TryAcquire at 0 succeeded")
 	}
 	for _, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
-		ctx, cancel := context.WithTimeout(t.Context(), d)
 		start = time.Now()
+		ctx, cancel := context.WithTimeout(t.Context(), d)
 		err := sem.Acquire(ctx)
 		took := time.Since(start)
 		cancel()
