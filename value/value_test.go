@@ -3,6 +3,7 @@ package value_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,37 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dieHolding takes the value's lock, half-writes the value, and dies.
+var dieHolding = process.MustRegister("value-die-holding", func(ctx context.Context, v *value.Of[point]) error {
+	if err := v.Lock().Lock(ctx); err != nil {
+		return err
+	}
+	v.UnsafePointer().X = 99 // ...and never gets to Y
+	os.Exit(3)
+	return nil
+})
+
+// TestHolderDies: a process that dies holding a value's lock is reported to
+// the next locked call, which still does its work.
+func TestHolderDies(t *testing.T) {
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	shmtest.NeedProcesses(t)
+	v, err := value.New(anon(t), "", point{X: 1, Y: 1}, nil)
+	must(t, err)
+	p, err := process.Start(ctx, dieHolding, v, nil)
+	must(t, err)
+	if err := p.Join(ctx); err == nil {
+		t.Fatal("child exited 0")
+	}
+	got, err := v.Load(ctx)
+	if !errors.Is(err, semaphore.ErrOwnerDead) || got.X != 99 {
+		t.Fatalf("Load after the holder died = %+v, %v; want the half-written value and ErrOwnerDead", got, err)
+	}
+	must(t, v.Store(ctx, point{X: 2, Y: 2})) // repaired; the lock works as before
+	if got, err := v.Load(ctx); err != nil || got.X != 2 {
+		t.Errorf("Load after repair = %+v, %v", got, err)
 	}
 }
