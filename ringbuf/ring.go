@@ -1,0 +1,1264 @@
+package ringbuf
+
+// A Ring's payload (shm.KindRing, layout version 1): control lines, each
+// 128 bytes so that producers' and consumers' words never share a cache
+// line, then the data area. All words little-endian, reached only through
+// sync/atomic.
+//
+//	off   size  field
+//	0     8     capacity       bytes in the data area: a power of two, 64 to MaxCapacity
+//	8     4     flags          bit 0 single producer, bit 1 single consumer; set at creation
+//	12    4     shut           nonzero once Shutdown ran: no Claim succeeds after it
+//	16    112   reserved, zero
+//	128   8     tail           next byte a producer may claim
+//	136   4     prodLock       producer claim lock: owner token | waiter bit (mutex.go)
+//	140   4     spaceSeq       futex word of producers waiting for space; bumped when free moves
+//	144   4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
+//	148   4     reserved, zero
+//	152   8     committed      records committed, ever (for Len)
+//	160   96    reserved, zero
+//	256   8     head           next record a consumer may take
+//	264   4     consLock       consumer claim lock: owner token | waiter bit
+//	268   4     dataSeq        futex word of consumers waiting for data; bumped on commit
+//	272   4     dataSleepers   consumers asleep, or about to sleep, on dataSeq
+//	276   4     orphans        nonzero: a record between free and head is READING by a dead consumer
+//	280   8     taken          records taken, ever, not counting redeliveries (for Len)
+//	288   96    reserved, zero
+//	384   8     free           every byte before it may be reused
+//	392   120   reserved, zero
+//	512   cap   data
+//
+// Cursors are byte positions that only grow; position p lives at
+// data[p % capacity] (a uint64 of positions would take 136 years to wrap at
+// 4 GB/s, so wrapping is not handled). Always
+//
+//	free ≤ head ≤ tail ≤ free + capacity,   all multiples of 8.
+//
+//	           free            head                 tail
+//	            │               │                    │
+//	  ──────────▼───────────────▼────────────────────▼──────────
+//	  reusable  │ taken: READING│ committed, claimed │ reusable
+//	            │ DONE, SKIP    │ (being written),   │ (junk above tail
+//	            │               │ SKIP               │  is never read)
+//	  ──────────┴───────────────┴────────────────────┴──────────
+//
+// A record is an 8-byte header at an 8-aligned position followed by its
+// payload, 8 + align8(length) bytes in all, and never straddles the end of
+// the data area. Header word:
+//
+//	bits 0-28   payload length (records are at most MaxRecord bytes)
+//	bits 29-31  state: 0 FREE, 1 CLAIMED, 2 COMMITTED, 3 READING, 4 DONE, 5 SKIP
+//	bits 32-62  owner: CLAIMED: the producer's token; READING: the consumer's
+//	bit  63     zero
+//
+// Who writes what, and the store that hands it over:
+//
+//   - A producer holding the producer claim lock writes, above tail, a SKIP
+//     header padding to the end of the data area if the record would
+//     straddle it, then the record's header (CLAIMED, self) with atomic
+//     stores, and then stores tail: that store publishes both headers to
+//     consumers, who load tail before they read a header below it. A
+//     producer that dies holding the lock leaves junk above tail only, which
+//     the next claim overwrites.
+//   - The producer then owns the payload bytes: it writes them with plain
+//     stores, and hands them over with the compare-and-swap CLAIMED(self) →
+//     COMMITTED, which the consumer's compare-and-swap COMMITTED → READING
+//     observes.
+//   - A consumer holding the consumer claim lock takes the record at head
+//     (COMMITTED → READING(self)) and stores head past it, then owns the
+//     payload bytes until Release, whose compare-and-swap READING(self) →
+//     DONE hands them back. Whoever sees a DONE or SKIP record at free moves
+//     free past it with a compare-and-swap on free; a producer loads free
+//     before it writes into the space below free + capacity.
+//   - Bytes between free and free + capacity that lie above tail are
+//     reused: a producer writes there only after it has seen free pass
+//     them, so the consumer's reads of the old record come before the
+//     producer's writes of the new one.
+//
+// A process that dies:
+//
+//   - holding a claim lock: the next locker takes it over (mutex.go); every
+//     state the lock protects is consistent at every step (headers before
+//     tail; take-CAS before head store, and a READING record at head is
+//     taken over below).
+//   - between Claim and Commit: its record sits CLAIMED at or after head.
+//     A consumer that waits at it for a whole poll interval asks whether the
+//     owner lives and, if not, turns it into SKIP. Nothing is lost: it was
+//     never committed.
+//   - between Take and Release: its record stays READING(dead) between free
+//     and head, and free stops there. Whoever finds free stuck at it after a
+//     poll interval (a producer waiting for space, a consumer waiting for
+//     data) sets orphans; the next Take sees orphans and takes the record
+//     over (READING(dead) → READING(self)) before it takes from head. So
+//     a record whose consumer died before Release is delivered again,
+//     possibly out of order.
+//   - after Release, before it moved free: the DONE record is passed by the
+//     next Release, or by a producer waiting for space.
+//   - asleep: the sleepers count stays one too high, which costs later
+//     commits or releases a needless wake system call, nothing else.
+//   - between a commit or take compare-and-swap and the update of
+//     committed or taken that follows it: Len is off by one from then on.
+//
+// Len is committed − taken rather than one counter that both sides update,
+// so that producers and consumers each write only their own line; a
+// producer reads free only when the free it saw last leaves too little
+// space, so that the line consumers write crosses to producers once per
+// lap rather than once per record.
+//
+// No lost wake-up: a waiter adds itself to its sleepers word, then loads
+// the sequence word, then checks its condition, then sleeps only while the
+// sequence word still holds what it loaded. A waker changes the state (a
+// commit, a move of free), then loads the sleepers word and, if it is not
+// zero, bumps the sequence word and wakes. With sequentially consistent
+// atomics, either the waiter's check sees the change or the waker sees the
+// sleeper, and then its bump either comes before the waiter's load (the
+// check sees the change) or after it (the futex returns at once). Commits
+// wake one consumer, and a consumer that takes a record while another is
+// ready and someone sleeps wakes the next; moves of free wake every producer,
+// since each needs a different amount of space. Every sleep is bounded by
+// the poll interval besides.
+//
+// Why not simpler:
+//
+//   - A ring with only head and tail, consumers copying out under the
+//     lock, loses the record of a consumer that dies mid-copy and holds
+//     the consumer lock across a copy of any size. free is what lets
+//     consumers read in place, outside the lock, and still be taken over.
+//   - Publishing a claim by storing tail before the header would let a
+//     consumer read the old header of reused space as a record.
+//   - Records may take at most half the data area. A record of up to the
+//     whole area could find the empty ring too small once padding to the
+//     end is added, and wait forever: with need ≤ capacity/2 the padding is
+//     less than need, and padding plus record fit an empty ring.
+//
+// The race detector sees none of this (it cannot see mapped memory): one
+// sentinel per ring per process gets ReleaseMerge before every publishing
+// atomic (commit, release, unlock) and Acquire after every observing one
+// (take, a claim's load of free, lock). Merging means it over-approximates
+// the edges; it never invents a race.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/liveness"
+	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/shm"
+)
+
+const (
+	offCapacity      = 0
+	offFlags         = 8
+	offShut          = 12
+	offTail          = 128
+	offProdLock      = 136
+	offSpaceSeq      = 140
+	offSpaceSleepers = 144
+	offHead          = 256
+	offConsLock      = 264
+	offDataSeq       = 268
+	offDataSleepers  = 272
+	offOrphans       = 276
+	offFree          = 384
+	offCommitted     = 152
+	offTaken         = 280
+	dataOffset       = 512
+
+	flagSingleProducer = 1 << 0
+	flagSingleConsumer = 1 << 1
+	knownFlags         = flagSingleProducer | flagSingleConsumer
+
+	objectVersion = 1
+)
+
+// Limits.
+const (
+	// MinCapacity is the smallest data area of a ring.
+	MinCapacity = 64
+	// MaxCapacity is the largest data area of a ring.
+	MaxCapacity = 1 << 40
+	// MaxRecord is the largest record any ring holds; a ring of capacity c
+	// holds records of at most min(c/2 - 8, MaxRecord) bytes (see
+	// Ring.MaxRecord).
+	MaxRecord = 1<<29 - 1
+)
+
+// Record states (bits 29-31 of a header).
+const (
+	stFree      = 0
+	stClaimed   = 1
+	stCommitted = 2
+	stReading   = 3
+	stDone      = 4
+	stSkip      = 5
+)
+
+const (
+	lenMask    = 1<<29 - 1
+	stateShift = 29
+	ownerShift = 32
+)
+
+func header(length uint64, state uint64, owner shm.Token) uint64 {
+	return length | state<<stateShift | uint64(owner)<<ownerShift
+}
+
+func hdrLen(h uint64) uint64          { return h & lenMask }
+func hdrState(h uint64) uint64        { return h >> stateShift & 7 }
+func hdrOwner(h uint64) shm.Token     { return shm.Token(h >> ownerShift & (1<<31 - 1)) }
+func recordSize(length uint64) uint64 { return 8 + (length+7)&^7 }
+
+// Defaults for Options.
+const (
+	// DefaultSpin is about one futex round trip on the machines we develop
+	// on: spinning that long costs no more than sleeping.
+	DefaultSpin = 10 * time.Microsecond
+	// DefaultPoll is how often a sleeper looks at its context and at the
+	// liveness of the peers it waits for.
+	DefaultPoll = 10 * time.Millisecond
+)
+
+// Options tunes a ring. The zero value (or nil) means the defaults. Spin and
+// Poll are this process's own; SingleProducer and SingleConsumer are
+// recorded in shared memory by New and ignored by Open.
+type Options struct {
+	// Spin is how long a blocked call spins before it sleeps. Zero means
+	// DefaultSpin; negative means sleep at once.
+	Spin time.Duration
+	// Poll bounds each sleep, so that a sleeper notices a cancelled
+	// context or a dead peer within Poll. Zero means DefaultPoll.
+	Poll time.Duration
+	// SingleProducer (New only) promises that at most one goroutine of one
+	// process claims at a time, so claims skip the producer claim lock.
+	// Two at once corrupt the ring.
+	SingleProducer bool
+	// SingleConsumer (New only) promises that at most one goroutine of one
+	// process takes at a time, so takes skip the consumer claim lock. Two
+	// at once may deliver a record twice or corrupt the ring.
+	SingleConsumer bool
+}
+
+func (o *Options) spin() time.Duration {
+	if o == nil || o.Spin == 0 {
+		return DefaultSpin
+	}
+	return o.Spin
+}
+
+func (o *Options) poll() time.Duration {
+	if o == nil || o.Poll <= 0 {
+		return DefaultPoll
+	}
+	return o.Poll
+}
+
+// noCopy makes go vet report copies (see sync.noCopy).
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
+
+// Ring is a ring of variable-length records in shared memory, for any
+// number of producers and consumers in any number of processes. Producers
+// Claim space, fill it in place and Commit it; consumers Take a record,
+// read it in place and Release it. Records come out in the order their
+// claims were made (Take waits for an uncommitted record at the front).
+//
+// Make one with New, or open one with Open or OpenHandle; a *Ring passed to
+// process.Start arrives in the child as the same ring. A Ring must not be
+// copied. Its methods may be called from any goroutine of any process that
+// has it open.
+//
+// A Commit synchronizes before the Take that returns its record, and a
+// Release before the Claim that reuses its space, in the sense of
+// [the Go memory model].
+//
+// Delivery: each committed record is delivered to exactly one Release. A
+// consumer that dies between Take and Release has its record delivered to
+// another consumer (possibly out of order); one that dies after Release
+// has consumed it. A producer that dies between Claim and Commit loses
+// only that uncommitted record; one that dies after Commit has published
+// it. A process that dies holding a claim lock or asleep leaves nothing
+// stuck (see the invariants at the top of ring.go).
+//
+// Shutdown ends the ring for everyone: later claims fail with ErrShutdown,
+// and takes fail with ErrShutdown once the ring is empty. Close lets go of
+// this process's handle: methods then return ErrClosed, and slices from
+// Claim.Bytes and Record.Bytes die with it. Close while another goroutine
+// is inside a method is a misuse, like closing a file being read.
+//
+// A goroutine blocked in a Ring sleeps in the kernel and holds an OS
+// thread while it does.
+//
+// [the Go memory model]: https://go.dev/ref/mem
+type Ring struct {
+	_    noCopy
+	obj  *shm.Object
+	own  *shm.Segment // a segment made for this ring alone, or nil
+	race race.Sentinel
+	spin time.Duration
+	poll time.Duration
+
+	capacity uint64
+	mask     uint64
+	maxRec   uint64
+	sp, sc   bool
+	data     []byte          // the data area
+	hdrs     []atomic.Uint64 // the data area as words, for headers
+
+	shut, spaceSeq, spaceSleepers, dataSeq, dataSleepers, orphans *atomic.Uint32
+	tail, head, free, committed, taken                            *atomic.Uint64
+	prod, cons                                                    mutex
+
+	// freeSeen is the last value of free that a claim in this process
+	// loaded: free only grows, so space computed from it is never too much.
+	// Claims use it under the producer claim lock (or alone, with
+	// SingleProducer).
+	freeSeen uint64
+
+	closed atomic.Bool
+}
+
+// New places a new empty ring with a data area of capacity bytes (a power
+// of two, MinCapacity to MaxCapacity) in seg under name ("" for none), or,
+// with a nil seg, in an anonymous segment of its own.
+func New(seg *shm.Segment, name string, capacity int, opts *Options) (_ *Ring, err error) {
+	if capacity < MinCapacity || capacity > MaxCapacity || bits.OnesCount64(uint64(capacity)) != 1 {
+		return nil, fmt.Errorf("ringbuf: %w: capacity %d, want a power of two from %d to %d", shm.ErrSize, capacity, MinCapacity, MaxCapacity)
+	}
+	var own *shm.Segment
+	if seg == nil {
+		if name != "" {
+			return nil, fmt.Errorf("%w: a named ring needs a segment", shm.ErrName)
+		}
+		// Header, a full process table, the object header and the ring.
+		if own, err = shm.New(dataOffset+capacity+64<<10, nil); err != nil {
+			return nil, err
+		}
+		seg = own
+		defer func() {
+			if err != nil {
+				own.Close()
+			}
+		}()
+	}
+	var flags uint32
+	if opts != nil && opts.SingleProducer {
+		flags |= flagSingleProducer
+	}
+	if opts != nil && opts.SingleConsumer {
+		flags |= flagSingleConsumer
+	}
+	obj, err := seg.Alloc(shm.Spec{Kind: shm.KindRing, Version: objectVersion, Name: name, Size: dataOffset + capacity, Align: 128},
+		func(p layout.View) error {
+			c, err := p.Uint64(offCapacity)
+			if err != nil {
+				return err
+			}
+			f, err := p.Uint32(offFlags)
+			if err != nil {
+				return err
+			}
+			c.Store(uint64(capacity))
+			f.Store(flags)
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("new ring: %w", err)
+	}
+	r, err := finish(obj, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.own = own
+	return r, nil
+}
+
+// Open opens the ring named name in seg.
+func Open(seg *shm.Segment, name string, opts *Options) (*Ring, error) {
+	obj, err := seg.Lookup(name, shm.KindRing)
+	if err != nil {
+		return nil, err
+	}
+	return finish(obj, opts)
+}
+
+// OpenHandle opens the ring that h names (see shm.OpenHandle).
+func OpenHandle(h shm.Handle, opts *Options) (*Ring, error) {
+	obj, err := shm.OpenHandle(h, shm.KindRing)
+	if err != nil {
+		return nil, err
+	}
+	return finish(obj, opts)
+}
+
+// finish checks obj's version and control words and wraps it; it owns obj
+// and closes it on failure.
+func finish(obj *shm.Object, opts *Options) (_ *Ring, err error) {
+	defer func() {
+		if err != nil {
+			obj.Close()
+		}
+	}()
+	if obj.Version() != objectVersion {
+		return nil, fmt.Errorf("%w: ring of layout version %d, this code knows %d", shm.ErrVersion, obj.Version(), objectVersion)
+	}
+	h := obj.Handle()
+	r := &Ring{obj: obj, race: race.For(h.Segment, h.Offset), spin: opts.spin(), poll: opts.poll()}
+	if err := r.init(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Ring) init() error {
+	p := r.obj.Payload()
+	var errs []error
+	u32 := func(off uint64) *atomic.Uint32 {
+		w, err := p.Uint32(off)
+		errs = append(errs, err)
+		return w
+	}
+	u64 := func(off uint64) *atomic.Uint64 {
+		w, err := p.Uint64(off)
+		errs = append(errs, err)
+		return w
+	}
+	capW, flagsW := u64(offCapacity), u32(offFlags)
+	r.shut, r.spaceSeq, r.spaceSleepers = u32(offShut), u32(offSpaceSeq), u32(offSpaceSleepers)
+	r.dataSeq, r.dataSleepers, r.orphans = u32(offDataSeq), u32(offDataSleepers), u32(offOrphans)
+	r.tail, r.head, r.free = u64(offTail), u64(offHead), u64(offFree)
+	r.committed, r.taken = u64(offCommitted), u64(offTaken)
+	prod, cons := u32(offProdLock), u32(offConsLock)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: ring control words: %w", ErrCorrupt, err)
+	}
+	c := capW.Load()
+	if c < MinCapacity || c > MaxCapacity || bits.OnesCount64(c) != 1 || uint64(p.Len()) != dataOffset+c {
+		return fmt.Errorf("%w: ring capacity %d in a payload of %d bytes", ErrCorrupt, c, p.Len())
+	}
+	f := flagsW.Load()
+	if f&^knownFlags != 0 {
+		return fmt.Errorf("%w: ring flags %#x", ErrCorrupt, f)
+	}
+	data, err := p.UnsafeBytes(dataOffset, c)
+	if err != nil {
+		return fmt.Errorf("%w: ring data: %w", ErrCorrupt, err)
+	}
+	hdrs, err := layout.UnsafeSlice[atomic.Uint64](p, dataOffset, c/8)
+	if err != nil {
+		return fmt.Errorf("%w: ring data: %w", ErrCorrupt, err)
+	}
+	r.capacity, r.mask, r.data, r.hdrs = c, c-1, data, hdrs
+	r.maxRec = min(c/2-8, MaxRecord)
+	r.sp, r.sc = f&flagSingleProducer != 0, f&flagSingleConsumer != 0
+	r.prod = mutex{r: r, state: prod}
+	r.cons = mutex{r: r, state: cons}
+	return nil
+}
+
+// Cap is the size of the ring's data area in bytes. A record of n bytes
+// takes 8 + n rounded up to 8 of it, plus padding at the wrap.
+func (r *Ring) Cap() int { return int(r.capacity) }
+
+// MaxRecord is the largest record this ring holds: half its data area,
+// less a header, and at most the package's MaxRecord.
+func (r *Ring) MaxRecord() int { return int(r.maxRec) }
+
+// Len is the number of records committed and not yet taken. It is exact
+// unless a process died between a commit or take and its update of the
+// count, which leaves it off by one while the ring holds records; an empty
+// ring (head has caught up with tail) has Len 0 whatever the counts say.
+func (r *Ring) Len() int {
+	if r.closed.Load() {
+		return 0
+	}
+	if r.head.Load() == r.tail.Load() {
+		return 0
+	}
+	taken := r.taken.Load() // first: it never passes committed
+	return int(max(int64(r.committed.Load()-taken), 0))
+}
+
+// Handle names the ring for other processes (see OpenHandle).
+func (r *Ring) Handle() shm.Handle { return r.obj.Handle() }
+
+// ShmObjects tells process.Start which segment to pass along with the ring.
+func (r *Ring) ShmObjects() []*shm.Object { return []*shm.Object{r.obj} }
+
+// GobEncode encodes the ring's handle, so that a *Ring can be an argument
+// of process.Start or part of a message; GobDecode opens it again.
+func (r *Ring) GobEncode() ([]byte, error) { return r.obj.GobEncode() }
+
+// GobDecode opens the ring whose handle GobEncode encoded, with default
+// Options.
+func (r *Ring) GobDecode(data []byte) error {
+	var h shm.Handle
+	if err := h.UnmarshalBinary(data); err != nil {
+		return err
+	}
+	s, err := OpenHandle(h, nil)
+	if err != nil {
+		return err
+	}
+	// Move s's fields, not s, into r: the value's noCopy is only for vet.
+	r.obj, r.own, r.race, r.spin, r.poll = s.obj, s.own, s.race, s.spin, s.poll
+	return r.init()
+}
+
+// Close lets go of this process's handle to the ring. It does not shut the
+// ring down for others; see Shutdown. Slices returned by Bytes die with it.
+func (r *Ring) Close() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	err := r.obj.Close()
+	if r.own != nil && err == nil {
+		err = r.own.Close()
+	}
+	return err
+}
+
+// Shutdown ends the ring for every process, like Python 3.13's
+// queue.Queue.shutdown(): later claims fail with ErrShutdown; takes go on
+// until the ring is empty, then fail with ErrShutdown. Records claimed
+// before Shutdown may still be committed, and are delivered. It wakes every
+// waiter. It takes the producer claim lock for a moment (so that no claim
+// is half made when the ring shuts), waiting while ctx allows.
+//
+// With Options.SingleProducer, call it from the producer, or after it has
+// stopped: there is no claim lock to order it with a claim.
+//
+// A Take that finds a shut ring empty first takes over any record left
+// unreleased by a dead consumer, and otherwise returns ErrShutdown, even
+// while a live consumer still holds a record: if that consumer dies
+// later, its record goes to a later Take only.
+func (r *Ring) Shutdown(ctx context.Context) error {
+	self, err := r.self()
+	if err != nil {
+		return err
+	}
+	if err := r.prod.lock(ctx, self); err != nil {
+		return err
+	}
+	r.shut.Store(1)
+	r.prod.unlock()
+	r.dataSeq.Add(1)
+	r.spaceSeq.Add(1)
+	wake(r.dataSeq, 0)
+	wake(r.spaceSeq, 0)
+	return nil
+}
+
+// IsShutdown reports whether Shutdown has run.
+func (r *Ring) IsShutdown() bool { return !r.closed.Load() && r.shut.Load() != 0 }
+
+// self is this process's token in the ring's segment.
+func (r *Ring) self() (shm.Token, error) {
+	if r.closed.Load() {
+		return 0, ErrClosed
+	}
+	t := r.obj.Self()
+	if t == 0 {
+		return 0, shm.ErrObserver
+	}
+	return t, nil
+}
+
+// alive reports whether owner is alive; an owner that cannot exist is
+// ErrCorrupt.
+func (r *Ring) alive(owner shm.Token) (bool, error) {
+	ok, err := r.obj.Alive(owner)
+	if errors.Is(err, liveness.ErrBadToken) {
+		return false, fmt.Errorf("%w: owner %v: %w", ErrCorrupt, owner, err)
+	}
+	return ok, err
+}
+
+// hdr is the header word at position p, which must be 8-aligned.
+func (r *Ring) hdr(p uint64) *atomic.Uint64 { return &r.hdrs[(p&r.mask)>>3] }
+
+// corrupt wraps ErrCorrupt with what was found.
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: ring: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// ----- producers -----
+
+// Claim is space for one record, claimed by Ring.Claim or TryClaim: fill
+// Bytes, then Commit. It is a value: keep it in a variable and call Commit
+// once. It belongs to the goroutine that claimed it.
+type Claim struct {
+	r    *Ring
+	pos  uint64
+	h    uint64 // the header as claimed
+	buf  []byte
+	done bool
+}
+
+// Bytes is the record's payload, in the ring: write it before Commit. It
+// dies with Commit and with the Ring's Close.
+func (c *Claim) Bytes() []byte { return c.buf }
+
+// Commit publishes the record to consumers and wakes one if any sleeps. A
+// second Commit panics. If the record was taken from this process (which
+// only a corrupt ring or a liveness bug can do), it returns ErrCorrupt.
+func (c *Claim) Commit() error {
+	if c.done || c.r == nil {
+		panic("ringbuf: Commit of a claim not held")
+	}
+	c.done = true
+	r := c.r
+	c.buf = nil
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.race.ReleaseMerge()
+	if !r.hdr(c.pos).CompareAndSwap(c.h, header(hdrLen(c.h), stCommitted, 0)) {
+		return corrupt("record at %d changed under its producer", c.pos)
+	}
+	r.committed.Add(1)
+	if r.dataSleepers.Load() != 0 {
+		r.dataSeq.Add(1)
+		wake(r.dataSeq, 1)
+	}
+	return nil
+}
+
+// Claim claims space for a record of n bytes, waiting for space while ctx
+// allows. It fails with ErrTooLarge if n is above MaxRecord, ErrShutdown
+// after Shutdown, ctx.Err() when ctx ends first.
+func (r *Ring) Claim(ctx context.Context, n int) (Claim, error) {
+	return r.claim(ctx, n, true)
+}
+
+// TryClaim claims space for a record of n bytes if there is room now.
+func (r *Ring) TryClaim(n int) (Claim, bool) {
+	c, err := r.claim(nil, n, false)
+	return c, err == nil
+}
+
+var errWouldBlock = errors.New("ringbuf: would block")
+
+func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
+	self, err := r.self()
+	if err != nil {
+		return Claim{}, err
+	}
+	if n < 0 || uint64(n) > r.maxRec {
+		return Claim{}, fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
+	}
+	need := recordSize(uint64(n))
+	slept := false
+	for {
+		if !r.sp {
+			if block {
+				err = r.prod.lock(ctx, self)
+			} else {
+				var ok bool
+				if ok, err = r.prod.tryLock(self); err == nil && !ok {
+					err = errWouldBlock
+				}
+			}
+			if err != nil {
+				return Claim{}, err
+			}
+		}
+		c, ok, err := r.claimLocked(self, uint64(n), need)
+		if !r.sp {
+			r.prod.unlock()
+		}
+		if ok || err != nil {
+			return c, err
+		}
+		if !block {
+			return Claim{}, errWouldBlock
+		}
+		if err := r.waitSpace(ctx, need, &slept); err != nil {
+			return Claim{}, err
+		}
+	}
+}
+
+// place returns where a record of need bytes claimed at tail t goes: the
+// padding before it and the total space it takes from t.
+func (r *Ring) place(t, need uint64) (pad, total uint64) {
+	if off := t & r.mask; off+need > r.capacity {
+		pad = r.capacity - off
+	}
+	return pad, pad + need
+}
+
+// claimLocked makes a claim, with the producer claim lock held (or none
+// needed). ok false and no error: no space.
+func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) {
+	if r.shut.Load() != 0 {
+		return Claim{}, false, ErrShutdown
+	}
+	t := r.tail.Load()
+	pad, total := r.place(t, need)
+	for attempt := 0; ; attempt++ {
+		f := r.freeSeen
+		if f > t || t+total-f > r.capacity {
+			// Too little space by what we saw last: look again.
+			if attempt == 1 {
+				if err := r.advanceFree(); err != nil {
+					return Claim{}, false, err
+				}
+			}
+			f = r.free.Load()
+			r.freeSeen = f
+			r.race.Acquire() // the consumers' releases of the space we reuse
+		}
+		if t%8 != 0 || f > t || t-f > r.capacity {
+			return Claim{}, false, corrupt("cursors free %d, tail %d", f, t)
+		}
+		if t+total-f <= r.capacity {
+			break
+		}
+		if attempt > 0 {
+			return Claim{}, false, nil
+		}
+	}
+	if pad > 0 {
+		r.hdr(t).Store(header(pad-8, stSkip, 0))
+	}
+	pos := t + pad
+	h := header(n, stClaimed, self)
+	r.hdr(pos).Store(h)
+	r.tail.Store(t + total) // publishes both headers
+	off := (pos & r.mask) + 8
+	return Claim{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}, true, nil
+}
+
+// hasSpace reports whether a claim of need bytes would fit now, or the
+// ring is shut (which the claim then reports).
+func (r *Ring) hasSpace(need uint64) bool {
+	if r.shut.Load() != 0 {
+		return true
+	}
+	t := r.tail.Load()
+	_, total := r.place(t, need)
+	f := r.free.Load()
+	return f > t || t+total-f <= r.capacity // a corrupt ring is the claim's to report
+}
+
+// waitSpace waits until a claim of need bytes may fit, for at most one
+// poll interval. After a poll that ran out, it checks what holds free up.
+func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
+	if spinFor(r.spin, func() bool { return r.hasSpace(need) }) {
+		return nil
+	}
+	if err := ctxErr(ctx); err != nil {
+		if *slept && r.spaceSleepers.Load() != 0 {
+			r.spaceSeq.Add(1)
+			wake(r.spaceSeq, 0)
+		}
+		return err
+	}
+	r.spaceSleepers.Add(1)
+	v := r.spaceSeq.Load()
+	polled := false
+	var err error
+	if !r.hasSpace(need) {
+		polled, err = r.sleep(ctx, r.spaceSeq, v)
+		*slept = true
+	}
+	r.spaceSleepers.Add(^uint32(0))
+	if err != nil {
+		return err
+	}
+	if polled {
+		return r.unstick()
+	}
+	return nil
+}
+
+// ----- consumers -----
+
+// Record is a record taken by Ring.Take or TryTake: read Bytes, then
+// Release. It is a value: keep it in a variable and call Release once. It
+// belongs to the goroutine that took it.
+type Record struct {
+	r    *Ring
+	pos  uint64
+	h    uint64 // the header as taken: READING(self)
+	buf  []byte
+	done bool
+}
+
+// Bytes is the record's payload, in the ring: read it before Release. It
+// dies with Release and with the Ring's Close.
+func (rec *Record) Bytes() []byte { return rec.buf }
+
+// Len is the length of the record's payload.
+func (rec *Record) Len() int { return len(rec.buf) }
+
+// Release gives the record's space back to producers: the record is
+// consumed. A second Release panics. If the record was taken over from this
+// process (which only a corrupt ring or a liveness bug can do), it returns
+// ErrCorrupt.
+func (rec *Record) Release() error {
+	if rec.done || rec.r == nil {
+		panic("ringbuf: Release of a record not held")
+	}
+	rec.done = true
+	rec.buf = nil
+	r := rec.r
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.race.ReleaseMerge()
+	if !r.hdr(rec.pos).CompareAndSwap(rec.h, header(hdrLen(rec.h), stDone, 0)) {
+		return corrupt("record at %d changed under its consumer", rec.pos)
+	}
+	return r.advanceFree()
+}
+
+// advanceFree moves free past DONE and SKIP records and wakes producers
+// waiting for space if it moved.
+func (r *Ring) advanceFree() error {
+	moved, err := r.moveFree()
+	if moved && r.spaceSleepers.Load() != 0 {
+		r.spaceSeq.Add(1)
+		wake(r.spaceSeq, 0)
+	}
+	return err
+}
+
+// moveFree moves free past DONE and SKIP records and reports whether it
+// moved it.
+func (r *Ring) moveFree() (moved bool, err error) {
+	for {
+		f := r.free.Load()
+		h := r.head.Load()
+		if f >= h {
+			if f > h || f%8 != 0 {
+				if r.free.Load() != f {
+					continue
+				}
+				return moved, corrupt("cursors free %d, head %d", f, h)
+			}
+			return moved, nil
+		}
+		w := r.hdr(f).Load()
+		st := hdrState(w)
+		if st != stDone && st != stSkip {
+			return moved, nil
+		}
+		size := recordSize(hdrLen(w))
+		if (f&r.mask)+size > r.capacity || f+size > h || w>>63 != 0 {
+			if r.free.Load() != f {
+				continue // the space was reused under us
+			}
+			return moved, corrupt("record at %d: header %#x, head %d", f, w, h)
+		}
+		if r.free.CompareAndSwap(f, f+size) {
+			moved = true
+		}
+	}
+}
+
+// Take takes the next record, waiting for one while ctx allows. It fails
+// with ErrShutdown once the ring is shut down and empty, ctx.Err() when ctx
+// ends first.
+func (r *Ring) Take(ctx context.Context) (Record, error) {
+	return r.take(ctx, true)
+}
+
+// TryTake takes the next record if one is ready now.
+func (r *Ring) TryTake() (Record, bool) {
+	rec, err := r.take(nil, false)
+	return rec, err == nil
+}
+
+// Outcomes of takeLocked besides a record.
+const (
+	tookNone  = iota // nothing ready
+	tookShut         // shut down and empty
+	tookAgain        // look again at once (a dead producer's claim was skipped)
+)
+
+func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
+	self, err := r.self()
+	if err != nil {
+		return Record{}, err
+	}
+	// check: we have waited a poll interval (since we began, or since the
+	// last check), so look for dead peers. It goes by the clock, not by
+	// sleeps that ran out: under steady traffic a sleeper is woken by
+	// commits behind a dead producer's claim long before its sleep runs
+	// out (semaphore's recovery does the same).
+	slept, check := false, false
+	var waitSince time.Time
+	for {
+		if r.orphans.Load() != 0 {
+			if rec, ok, err := r.takeOrphan(self); ok || err != nil {
+				return rec, err
+			}
+		}
+		if !r.sc {
+			if block {
+				err = r.cons.lock(ctx, self)
+			} else {
+				var ok bool
+				if ok, err = r.cons.tryLock(self); err == nil && !ok {
+					err = errWouldBlock
+				}
+			}
+			if err != nil {
+				return Record{}, err
+			}
+		}
+		rec, how, err := r.takeLocked(self, check)
+		if !r.sc {
+			r.cons.unlock()
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		if rec.r != nil {
+			r.race.Acquire()
+			r.taken.Add(1)
+			if r.dataSleepers.Load() != 0 && r.canTake() {
+				// Another record is ready and someone sleeps: the
+				// commit's wake-up may have come to us.
+				r.dataSeq.Add(1)
+				wake(r.dataSeq, 1)
+			}
+			return rec, nil
+		}
+		switch {
+		case how == tookShut:
+			// Empty and shut: what a dead consumer took and did not
+			// release is all that is left to deliver. (Moving free past
+			// what a dead releaser left DONE is only tidying.)
+			if err := r.advanceFree(); err != nil {
+				return Record{}, err
+			}
+			if r.free.Load() < r.head.Load() {
+				if rec, ok, err := r.scanOrphans(self); ok || err != nil {
+					return rec, err
+				}
+			}
+			return Record{}, ErrShutdown
+		case how == tookAgain:
+			continue
+		case !block:
+			return Record{}, errWouldBlock
+		}
+		if err := r.waitData(ctx, &slept); err != nil {
+			return Record{}, err
+		}
+		now := time.Now()
+		if waitSince.IsZero() {
+			waitSince = now
+		}
+		if check = now.Sub(waitSince) >= r.poll; check {
+			waitSince = now
+			if err := r.unstick(); err != nil {
+				return Record{}, err
+			}
+		}
+	}
+}
+
+// takeLocked takes the record at head, with the consumer claim lock held
+// (or none needed). check says the caller has waited a poll interval, so
+// a claimed record at head should be checked for a dead owner.
+func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
+	for {
+		shut := r.shut.Load() != 0 // before tail: see Shutdown
+		h := r.head.Load()
+		t := r.tail.Load()
+		if h > t || t-h > r.capacity || h%8 != 0 {
+			return Record{}, 0, corrupt("cursors head %d, tail %d", h, t)
+		}
+		if h == t {
+			if shut {
+				return Record{}, tookShut, nil
+			}
+			return Record{}, tookNone, nil
+		}
+		hw := r.hdr(h)
+		w := hw.Load()
+		n := hdrLen(w)
+		size := recordSize(n)
+		if w>>63 != 0 || (h&r.mask)+size > r.capacity || h+size > t {
+			return Record{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
+		}
+		switch hdrState(w) {
+		case stSkip, stDone:
+			// Padding, a dead producer's claim, or (DONE) a record
+			// whose taker died before storing head and was released
+			// after a takeover: pass it.
+			r.head.Store(h + size)
+			continue
+		case stClaimed:
+			if !check {
+				return Record{}, tookNone, nil
+			}
+			alive, err := r.alive(hdrOwner(w))
+			if err != nil {
+				return Record{}, 0, err
+			}
+			if alive {
+				return Record{}, tookNone, nil
+			}
+			hw.CompareAndSwap(w, header(n, stSkip, 0))
+			return Record{}, tookAgain, nil
+		case stCommitted:
+			if n > r.maxRec {
+				return Record{}, 0, corrupt("record at %d: length %d", h, n)
+			}
+			nw := header(n, stReading, self)
+			if !hw.CompareAndSwap(w, nw) {
+				continue
+			}
+			r.head.Store(h + size)
+			return r.record(h, nw), 0, nil
+		case stReading:
+			// The last holder of the lock died between its take and its
+			// store of head. If the reader is alive it is a process that
+			// took the record over; pass it.
+			alive, err := r.alive(hdrOwner(w))
+			if err != nil {
+				return Record{}, 0, err
+			}
+			if alive {
+				r.head.Store(h + size)
+				continue
+			}
+			nw := header(n, stReading, self)
+			if !hw.CompareAndSwap(w, nw) {
+				continue
+			}
+			r.head.Store(h + size)
+			return r.record(h, nw), 0, nil
+		default: // FREE or an unknown state below tail
+			return Record{}, 0, corrupt("record at %d: header %#x", h, w)
+		}
+	}
+}
+
+func (r *Ring) record(pos, h uint64) Record {
+	off := (pos & r.mask) + 8
+	n := hdrLen(h)
+	return Record{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}
+}
+
+// canTake reports whether a Take would find something to do now: a record
+// at head that is not being written, or a shut ring.
+func (r *Ring) canTake() bool {
+	if r.orphans.Load() != 0 {
+		return true
+	}
+	shut := r.shut.Load() != 0
+	h, t := r.head.Load(), r.tail.Load()
+	if h == t {
+		return shut
+	}
+	return h > t || hdrState(r.hdr(h&^7).Load()) != stClaimed
+}
+
+// waitData waits for something to take, for at most one poll interval.
+func (r *Ring) waitData(ctx context.Context, slept *bool) error {
+	if spinFor(r.spin, r.canTake) {
+		return nil
+	}
+	if err := ctxErr(ctx); err != nil {
+		if *slept && r.dataSleepers.Load() != 0 {
+			r.dataSeq.Add(1)
+			wake(r.dataSeq, 1) // pass on a wake-up we may have swallowed
+		}
+		return err
+	}
+	r.dataSleepers.Add(1)
+	v := r.dataSeq.Load()
+	var err error
+	if !r.canTake() {
+		_, err = r.sleep(ctx, r.dataSeq, v)
+		*slept = true
+	}
+	r.dataSleepers.Add(^uint32(0))
+	return err
+}
+
+// unstick runs after a poll interval spent waiting: it moves free past
+// records left DONE by a releaser that died, and flags a record left
+// READING by a dead consumer for redelivery.
+func (r *Ring) unstick() error {
+	if err := r.advanceFree(); err != nil {
+		return err
+	}
+	f, h := r.free.Load(), r.head.Load()
+	if f >= h {
+		return nil
+	}
+	w := r.hdr(f).Load()
+	if hdrState(w) != stReading || r.orphans.Load() != 0 {
+		return nil
+	}
+	alive, err := r.alive(hdrOwner(w))
+	if err != nil || alive {
+		if r.free.Load() != f {
+			return nil // it was released meanwhile; whatever we read is stale
+		}
+		return err
+	}
+	r.orphans.Store(1)
+	r.dataSeq.Add(1)
+	wake(r.dataSeq, 1)
+	return nil
+}
+
+// takeOrphan takes over a record between free and head that a dead
+// consumer took and did not release.
+func (r *Ring) takeOrphan(self shm.Token) (Record, bool, error) {
+	if !r.orphans.CompareAndSwap(1, 0) {
+		if v := r.orphans.Load(); v > 1 {
+			r.orphans.CompareAndSwap(v, 0) // garbage: scan below
+		} else {
+			return Record{}, false, nil
+		}
+	}
+	rec, ok, err := r.scanOrphans(self)
+	if ok {
+		r.orphans.Store(1) // there may be more
+	}
+	return rec, ok, err
+}
+
+// scanOrphans looks between free and head for a record READING by a dead
+// consumer and takes it over.
+func (r *Ring) scanOrphans(self shm.Token) (Record, bool, error) {
+	for restarts := 0; ; restarts++ {
+		f, h := r.free.Load(), r.head.Load()
+		if f > h || h-f > r.capacity || f%8 != 0 {
+			return Record{}, false, corrupt("cursors free %d, head %d", f, h)
+		}
+		stale := false
+		for p := f; p < h; {
+			w := r.hdr(p).Load()
+			if r.free.Load() > p {
+				// The space may have been reused after we read: w
+				// may be a new record's payload. (Once free ≤ p is
+				// seen after the load, w was the header of a record
+				// between free and head, whose place cannot be
+				// reused before its READING state is gone, which
+				// only the compare-and-swap below changes.)
+				stale = true
+				break
+			}
+			n := hdrLen(w)
+			size := recordSize(n)
+			if w>>63 != 0 || (p&r.mask)+size > r.capacity || p+size > h {
+				stale = true
+				break
+			}
+			if hdrState(w) == stReading {
+				alive, err := r.alive(hdrOwner(w))
+				if err != nil {
+					if r.free.Load() > p {
+						stale = true
+						break
+					}
+					return Record{}, false, err
+				}
+				if !alive && n <= r.maxRec {
+					nw := header(n, stReading, self)
+					if r.hdr(p).CompareAndSwap(w, nw) {
+						r.race.Acquire()
+						return r.record(p, nw), true, nil
+					}
+				}
+			}
+			p += size
+		}
+		if !stale {
+			return Record{}, false, nil
+		}
+		if r.free.Load() == f && r.head.Load() == h {
+			return Record{}, false, corrupt("record between free %d and head %d", f, h)
+		}
+		if restarts > 1000 {
+			// The ring moves too fast to scan; leave it for later.
+			r.orphans.Store(1)
+			return Record{}, false, nil
+		}
+	}
+}
+
+// ----- waiting -----
+
+// ctxErr is ctx.Err(), or the deadline's error as soon as the deadline
+// has passed (see semaphore's ctxErr).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+var multicore = runtime.NumCPU() > 1
+
+// spinFor polls cond for up to d and reports whether it came true. It
+// yields now and then, in case what it waits for is a goroutine of this
+// process; not every 64 rounds as semaphore's does: a Gosched may cost a
+// wake-up of another thread (a system call), which multiplied a spinning
+// ping-pong's round trip by 20 in BenchmarkPingPong.
+func spinFor(d time.Duration, cond func() bool) bool {
+	if d <= 0 || !multicore {
+		return false
+	}
+	start := time.Now()
+	for i := 1; ; i++ {
+		if cond() {
+			return true
+		}
+		if i%64 == 0 {
+			if time.Since(start) > d {
+				return false
+			}
+			if i%4096 == 0 {
+				runtime.Gosched()
+			}
+		}
+	}
+}
+
+// sleep waits on w while it holds v, for at most the poll interval and
+// never past ctx's deadline, and reports whether it ran out of time.
+func (r *Ring) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
+	deadline := time.Now().Add(r.poll)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if !futex.Supported {
+		time.Sleep(min(time.Millisecond, time.Until(deadline)))
+		return !time.Now().Before(deadline), nil
+	}
+	err = futex.Wait(w, v, deadline)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true, nil
+	}
+	return false, err
+}
+
+// wake wakes up to n sleepers on w (n <= 0: all).
+func wake(w *atomic.Uint32, n int) {
+	if futex.Supported {
+		futex.Wake(w, n) // a failure leaves sleepers to their poll
+	}
+}
