@@ -31,7 +31,7 @@ const module = "github.com/shmkit/shmkit"
 var levels = [][]string{
 	0:  {"internal/sys", "internal/race"},
 	1:  {"internal/layout", "internal/futex"},
-	2:  {"internal/liveness"},
+	2:  {"internal/liveness", "internal/wait"},
 	3:  {"shm"},
 	4:  {"semaphore"},
 	5:  {"condvar", "ringbuf", "internal/typed"}, // condvar and internal/typed use semaphore

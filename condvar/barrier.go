@@ -92,6 +92,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -346,7 +347,7 @@ func (br *Barrier) Wait(ctx context.Context) (int, error) {
 func (br *Barrier) await(ctx context.Context, r *sleeper, g uint32, index int) (int, error) {
 	st, err := br.sleepUntil(ctx, r, g)
 	if err != nil {
-		if ctxErr(ctx) == nil {
+		if wait.CtxErr(ctx) == nil {
 			return -1, err
 		}
 		// The context ended: break the cycle, unless it ended first.
@@ -363,7 +364,7 @@ func (br *Barrier) await(ctx context.Context, r *sleeper, g uint32, index int) (
 // failed is the error of a Wait whose sleep before arriving failed: a
 // context that ended breaks the cycle being released or reset.
 func (br *Barrier) failed(ctx context.Context, g uint32, err error) error {
-	if ctxErr(ctx) == nil {
+	if wait.CtxErr(ctx) == nil {
 		return err
 	}
 	br.breakCycle(g)
@@ -629,7 +630,7 @@ func (br *Barrier) sleepUntil(ctx context.Context, r *sleeper, g uint32) (bstate
 	if done(st) {
 		return st, nil
 	}
-	if spinFor(br.spin, func() bool { st = br.load(); return done(st) }) {
+	if wait.Spin(br.spin, func() bool { st = br.load(); return done(st) }) {
 		return st, nil
 	}
 	for {
@@ -638,7 +639,7 @@ func (br *Barrier) sleepUntil(ctx context.Context, r *sleeper, g uint32) (bstate
 		if done(st) {
 			return st, nil
 		}
-		if err := ctxErr(ctx); err != nil {
+		if err := wait.CtxErr(ctx); err != nil {
 			return st, err
 		}
 		r.enter()

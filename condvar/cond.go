@@ -101,6 +101,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/semaphore"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -430,14 +431,14 @@ func (c *cond) lead(ctx context.Context, w *waiter, rec *record) (bool, error) {
 			loc.mu.Unlock()
 			return true, nil
 		}
-		if err := ctxErr(ctx); err != nil {
+		if err := wait.CtxErr(ctx); err != nil {
 			w.leaving = true
 			c.passLead(w)
 			loc.mu.Unlock()
 			return false, err
 		}
 		loc.mu.Unlock()
-		if spinFor(c.spin, func() bool { return rec.bell.Load() != v }) {
+		if wait.Spin(c.spin, func() bool { return rec.bell.Load() != v }) {
 			continue
 		}
 		if v&sleeperBit == 0 && !rec.bell.CompareAndSwap(v, v|sleeperBit) {
@@ -591,7 +592,7 @@ const takenSpin = 5 * time.Microsecond
 // took them first: it swaps the grants after it reads the bell it sleeps
 // on.)
 func (c *cond) taken(rec *record) bool {
-	return spinFor(min(c.spin, takenSpin), func() bool { return rec.grants.Load() == 0 })
+	return wait.Spin(min(c.spin, takenSpin), func() bool { return rec.grants.Load() == 0 })
 }
 
 // waiting is the number of waiters counted and not yet notified, over
@@ -842,10 +843,10 @@ func (c *Cond) WaitFor(ctx context.Context, pred func() bool) error {
 	return waitFor(ctx, pred, c.Wait)
 }
 
-func waitFor(ctx context.Context, pred func() bool, wait func(context.Context) error) error {
+func waitFor(ctx context.Context, pred func() bool, waitOnce func(context.Context) error) error {
 	for !pred() {
-		if err := wait(ctx); err != nil {
-			if cerr := ctxErr(ctx); cerr != nil && !errors.Is(err, ErrOwnerDead) && errors.Is(err, cerr) {
+		if err := waitOnce(ctx); err != nil {
+			if cerr := wait.CtxErr(ctx); cerr != nil && !errors.Is(err, ErrOwnerDead) && errors.Is(err, cerr) {
 				if pred() {
 					return nil
 				}

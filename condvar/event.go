@@ -45,6 +45,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -188,13 +189,13 @@ func (e *Event) Wait(ctx context.Context) error {
 	}
 	v0 := e.state.Load()
 	changed := func(v uint32) bool { return v&evSet != 0 || v&evCounts != v0&evCounts }
-	if !changed(v0) && !spinFor(e.spin, func() bool { return changed(e.state.Load()) }) {
+	if !changed(v0) && !wait.Spin(e.spin, func() bool { return changed(e.state.Load()) }) {
 		for {
 			v := e.state.Load()
 			if changed(v) {
 				break
 			}
-			if err := ctxErr(ctx); err != nil {
+			if err := wait.CtxErr(ctx); err != nil {
 				return err
 			}
 			if v&sleeperBit == 0 && !e.state.CompareAndSwap(v, v|sleeperBit) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
 	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/semaphore"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -178,67 +177,6 @@ func (b *base) alive(tok shm.Token) (bool, error) {
 	return ok, err
 }
 
-// ctxErr is ctx.Err(), or the deadline's error as soon as the deadline has
-// passed, before the context's own timer has fired: a sleep that returns at
-// the deadline must not find the context still alive and sleep again at
-// once, round after round.
-func ctxErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-var multicore = runtime.NumCPU() > 1
-
-// spinFor polls cond for up to d and reports whether it came true. It
-// yields now and then, in case the one it waits for is a goroutine of this
-// process.
-func spinFor(d time.Duration, cond func() bool) bool {
-	if d <= 0 || !multicore {
-		return false
-	}
-	start := time.Now()
-	for i := 1; ; i++ {
-		if cond() {
-			return true
-		}
-		if i%64 == 0 {
-			if time.Since(start) > d {
-				return false
-			}
-			runtime.Gosched()
-		}
-	}
-}
-
-// sleep waits on w while it holds v, for at most the poll interval and
-// never past ctx's deadline. It reports whether the sleep ran out of time.
-// Wake-ups, spurious ones and a changed word return at once; the caller
-// looks again in every case.
-//
-// Every sleep is bounded, even one with nothing to poll (as in package
-// semaphore): a waker killed between its store and its wake, or a wake
-// that failed, must cost a sleeper one poll interval, not its life.
-func (b *base) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
-	deadline := time.Now().Add(b.poll)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if !futex.Supported {
-		time.Sleep(min(time.Millisecond, time.Until(deadline)))
-		return !time.Now().Before(deadline), nil
-	}
-	err = futex.Wait(w, v, deadline)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true, nil
-	}
-	return false, err
-}
-
 // wakeAll wakes every sleeper on w and reports how many it woke, where the
 // system says (0 where it does not, or on failure).
 func wakeAll(w *atomic.Uint32) int {
@@ -262,4 +200,10 @@ func decodeHandle(data []byte) (shm.Handle, error) {
 	var h shm.Handle
 	err := h.UnmarshalBinary(data)
 	return h, err
+}
+
+// sleep waits on w while it holds v, for at most the poll interval: see
+// wait.Sleep.
+func (b *base) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
+	return wait.Sleep(ctx, w, v, b.poll)
 }

@@ -26,6 +26,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -79,7 +80,7 @@ func (m *mutex) lock(ctx context.Context, self shm.Token) error {
 
 func (m *mutex) lockSlow(ctx context.Context, self shm.Token) error {
 	st := m.state
-	if spinFor(m.r.spin, func() bool { return st.Load() == 0 && st.CompareAndSwap(0, uint32(self)) }) {
+	if wait.Spin(m.r.spin, func() bool { return st.Load() == 0 && st.CompareAndSwap(0, uint32(self)) }) {
 		return nil
 	}
 	slept := false
@@ -92,9 +93,9 @@ func (m *mutex) lockSlow(ctx context.Context, self shm.Token) error {
 			}
 			continue
 		}
-		if err := ctxErr(ctx); err != nil {
+		if err := wait.CtxErr(ctx); err != nil {
 			if slept {
-				wake(st, 1) // we may have swallowed another sleeper's wake-up
+				wait.Wake(st, 1) // we may have swallowed another sleeper's wake-up
 			}
 			return err
 		}
@@ -123,6 +124,6 @@ func (m *mutex) lockSlow(ctx context.Context, self shm.Token) error {
 func (m *mutex) unlock() {
 	m.r.race.ReleaseMerge()
 	if m.state.Swap(0)&waiterBit != 0 {
-		wake(m.state, 1)
+		wait.Wake(m.state, 1)
 	}
 }

@@ -142,15 +142,13 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
 	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -553,8 +551,8 @@ func (r *Ring) Shutdown(ctx context.Context) error {
 	r.prod.unlock()
 	r.dataSeq.Add(1)
 	r.spaceSeq.Add(1)
-	wake(r.dataSeq, 0)
-	wake(r.spaceSeq, 0)
+	wait.Wake(r.dataSeq, 0)
+	wait.Wake(r.spaceSeq, 0)
 	return nil
 }
 
@@ -628,7 +626,7 @@ func (c *Claim) Commit() error {
 	r.committed.Add(1)
 	if r.dataSleepers.Load() != 0 {
 		r.dataSeq.Add(1)
-		wake(r.dataSeq, 1)
+		wait.Wake(r.dataSeq, 1)
 	}
 	return nil
 }
@@ -754,13 +752,13 @@ func (r *Ring) hasSpace(need uint64) bool {
 // waitSpace waits until a claim of need bytes may fit, for at most one
 // poll interval. After a poll that ran out, it checks what holds free up.
 func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
-	if spinFor(r.spin, func() bool { return r.hasSpace(need) }) {
+	if wait.Spin(r.spin, func() bool { return r.hasSpace(need) }) {
 		return nil
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := wait.CtxErr(ctx); err != nil {
 		if *slept && r.spaceSleepers.Load() != 0 {
 			r.spaceSeq.Add(1)
-			wake(r.spaceSeq, 0)
+			wait.Wake(r.spaceSeq, 0)
 		}
 		return err
 	}
@@ -829,7 +827,7 @@ func (r *Ring) advanceFree() error {
 	moved, err := r.moveFree()
 	if moved && r.spaceSleepers.Load() != 0 {
 		r.spaceSeq.Add(1)
-		wake(r.spaceSeq, 0)
+		wait.Wake(r.spaceSeq, 0)
 	}
 	return err
 }
@@ -932,7 +930,7 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 				// Another record is ready and someone sleeps: the
 				// commit's wake-up may have come to us.
 				r.dataSeq.Add(1)
-				wake(r.dataSeq, 1)
+				wait.Wake(r.dataSeq, 1)
 			}
 			return rec, nil
 		}
@@ -1071,13 +1069,13 @@ func (r *Ring) canTake() bool {
 
 // waitData waits for something to take, for at most one poll interval.
 func (r *Ring) waitData(ctx context.Context, slept *bool) error {
-	if spinFor(r.spin, r.canTake) {
+	if wait.Spin(r.spin, r.canTake) {
 		return nil
 	}
-	if err := ctxErr(ctx); err != nil {
+	if err := wait.CtxErr(ctx); err != nil {
 		if *slept && r.dataSleepers.Load() != 0 {
 			r.dataSeq.Add(1)
-			wake(r.dataSeq, 1) // pass on a wake-up we may have swallowed
+			wait.Wake(r.dataSeq, 1) // pass on a wake-up we may have swallowed
 		}
 		return err
 	}
@@ -1116,7 +1114,7 @@ func (r *Ring) unstick() error {
 	}
 	r.orphans.Store(1)
 	r.dataSeq.Add(1)
-	wake(r.dataSeq, 1)
+	wait.Wake(r.dataSeq, 1)
 	return nil
 }
 
@@ -1199,66 +1197,8 @@ func (r *Ring) scanOrphans(self shm.Token) (Record, bool, error) {
 
 // ----- waiting -----
 
-// ctxErr is ctx.Err(), or the deadline's error as soon as the deadline
-// has passed (see semaphore's ctxErr).
-func ctxErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-var multicore = runtime.NumCPU() > 1
-
-// spinFor polls cond for up to d and reports whether it came true. It
-// yields now and then, in case what it waits for is a goroutine of this
-// process; not every 64 rounds as semaphore's does: a Gosched may cost a
-// wake-up of another thread (a system call), which multiplied a spinning
-// ping-pong's round trip by 20 in BenchmarkPingPong.
-func spinFor(d time.Duration, cond func() bool) bool {
-	if d <= 0 || !multicore {
-		return false
-	}
-	start := time.Now()
-	for i := 1; ; i++ {
-		if cond() {
-			return true
-		}
-		if i%64 == 0 {
-			if time.Since(start) > d {
-				return false
-			}
-			if i%4096 == 0 {
-				runtime.Gosched()
-			}
-		}
-	}
-}
-
-// sleep waits on w while it holds v, for at most the poll interval and
-// never past ctx's deadline, and reports whether it ran out of time.
+// sleep waits on w while it holds v, for at most the poll interval: see
+// wait.Sleep.
 func (r *Ring) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
-	deadline := time.Now().Add(r.poll)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if !futex.Supported {
-		time.Sleep(min(time.Millisecond, time.Until(deadline)))
-		return !time.Now().Before(deadline), nil
-	}
-	err = futex.Wait(w, v, deadline)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true, nil
-	}
-	return false, err
-}
-
-// wake wakes up to n sleepers on w (n <= 0: all).
-func wake(w *atomic.Uint32, n int) {
-	if futex.Supported {
-		futex.Wake(w, n) // a failure leaves sleepers to their poll
-	}
+	return wait.Sleep(ctx, w, v, r.poll)
 }

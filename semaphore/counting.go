@@ -36,6 +36,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -269,7 +270,7 @@ func (s *sem) Acquire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !s.tryTake() && !spinFor(s.spin, s.tryTake) {
+	if !s.tryTake() && !wait.Spin(s.spin, s.tryTake) {
 		if err := s.acquireSlow(ctx); err != nil {
 			return err
 		}
@@ -291,7 +292,7 @@ func (s *sem) holder() (shm.Token, error) {
 func (s *sem) acquireSlow(ctx context.Context) error {
 	lastRecovery := time.Now()
 	for {
-		if err := ctxErr(ctx); err != nil {
+		if err := wait.CtxErr(ctx); err != nil {
 			return err
 		}
 		s.sleepers.Add(1)
@@ -363,7 +364,7 @@ func (s *sem) Release() error {
 		}
 	}
 	if s.sleepers.Load() > 0 {
-		wake(s.count, 1)
+		wait.Wake(s.count, 1)
 	}
 	return nil
 }
@@ -478,6 +479,6 @@ func (s *sem) giveBack(n uint32) {
 		}
 	}
 	if s.sleepers.Load() > 0 {
-		wake(s.count, int(n))
+		wait.Wake(s.count, int(n))
 	}
 }

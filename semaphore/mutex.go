@@ -40,6 +40,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -95,7 +96,7 @@ func (m *mutex) lock(ctx context.Context, self shm.Token) (dead bool, err error)
 
 func (m *mutex) lockSlow(ctx context.Context, self shm.Token) (dead bool, err error) {
 	st := m.state
-	if spinFor(m.b.spin, func() bool { return st.Load() == 0 && st.CompareAndSwap(0, uint32(self)) }) {
+	if wait.Spin(m.b.spin, func() bool { return st.Load() == 0 && st.CompareAndSwap(0, uint32(self)) }) {
 		return false, nil
 	}
 	slept := false
@@ -108,11 +109,11 @@ func (m *mutex) lockSlow(ctx context.Context, self shm.Token) (dead bool, err er
 			}
 			continue
 		}
-		if err := ctxErr(ctx); err != nil {
+		if err := wait.CtxErr(ctx); err != nil {
 			if slept {
 				// We may have swallowed the wake-up an unlock meant
 				// for a sleeper that is still there: pass one on.
-				wake(st, 1)
+				wait.Wake(st, 1)
 			}
 			return false, err
 		}
@@ -151,7 +152,7 @@ func (m *mutex) unlock() bool {
 	m.b.race.Release()
 	v := m.state.Swap(0)
 	if v&waiterBit != 0 {
-		wake(m.state, 1)
+		wait.Wake(m.state, 1)
 	}
 	return v&^waiterBit != 0
 }

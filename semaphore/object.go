@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/shmkit/shmkit/internal/futex"
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/liveness"
 	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
 
@@ -167,73 +165,6 @@ func (b *base) alive(owner shm.Token) (bool, error) {
 	return ok, err
 }
 
-// ctxErr is ctx.Err(), or the deadline's error as soon as the deadline has
-// passed, before the context's own timer has fired: a sleep that returns at
-// the deadline must not find the context still alive and sleep again at
-// once, round after round.
-func ctxErr(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
-
-var multicore = runtime.NumCPU() > 1
-
-// spinFor polls cond for up to d and reports whether it came true. It
-// yields now and then, in case the holder is a goroutine of this process.
-func spinFor(d time.Duration, cond func() bool) bool {
-	if d <= 0 || !multicore {
-		return false
-	}
-	start := time.Now()
-	for i := 1; ; i++ {
-		if cond() {
-			return true
-		}
-		if i%64 == 0 {
-			if time.Since(start) > d {
-				return false
-			}
-			runtime.Gosched()
-		}
-	}
-}
-
-// sleep waits on w while it holds v, for at most the poll interval and
-// never past ctx's deadline. It reports whether the sleep ran out of time.
-// Wake-ups, spurious ones and a changed word return at once; the caller
-// looks again in every case.
-//
-// Every sleep is bounded, even one with nothing to poll: a releaser killed
-// between its store and its wake, or a wake that failed, must cost a
-// sleeper one poll interval, not its life.
-func (b *base) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
-	deadline := time.Now().Add(b.poll)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if !futex.Supported {
-		time.Sleep(min(time.Millisecond, time.Until(deadline)))
-		return !time.Now().Before(deadline), nil
-	}
-	err = futex.Wait(w, v, deadline)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true, nil
-	}
-	return false, err
-}
-
-// wake wakes up to n sleepers on w.
-func wake(w *atomic.Uint32, n int) {
-	if futex.Supported {
-		futex.Wake(w, n) // a failure leaves sleepers to their poll
-	}
-}
-
 // Handle names the object for other processes (see the Open…Handle
 // functions).
 func (b *base) Handle() shm.Handle { return b.obj.Handle() }
@@ -254,4 +185,10 @@ func decodeHandle(data []byte, kind shm.Kind) (base, error) {
 		return base{}, err
 	}
 	return openHandle(h, kind, nil)
+}
+
+// sleep waits on w while it holds v, for at most the poll interval: see
+// wait.Sleep.
+func (b *base) sleep(ctx context.Context, w *atomic.Uint32, v uint32) (polled bool, err error) {
+	return wait.Sleep(ctx, w, v, b.poll)
 }
