@@ -11,7 +11,7 @@ package ringbuf
 //	12    4     shut           nonzero once Shutdown ran: no Claim succeeds after it
 //	16    112   reserved, zero
 //	128   8     tail           next byte a producer may claim
-//	136   4     prodLock       producer claim lock: owner token | waiter bit (mutex.go)
+//	136   4     prodLock       producer claim lock: owner token | waiter bit (internal/robust)
 //	140   4     spaceSeq       futex word of producers waiting for space; bumped when free moves
 //	144   4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
 //	148   4     reserved, zero
@@ -77,7 +77,7 @@ package ringbuf
 //
 // A process that dies:
 //
-//   - holding a claim lock: the next locker takes it over (mutex.go); every
+//   - holding a claim lock: the next locker takes it over (internal/robust); every
 //     state the lock protects is consistent at every step (headers before
 //     tail; take-CAS before head store, and a READING record at head is
 //     taken over below).
@@ -141,6 +141,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/robust"
 	"math/bits"
 	"sync/atomic"
 	"time"
@@ -314,7 +315,7 @@ type Ring struct {
 
 	shut, spaceSeq, spaceSleepers, dataSeq, dataSleepers, orphans *atomic.Uint32
 	tail, head, free, committed, taken                            *atomic.Uint64
-	prod, cons                                                    mutex
+	prod, cons                                                    robust.Mutex
 
 	// freeSeen is the last value of free that a claim in this process
 	// loaded: free only grows, so space computed from it is never too much.
@@ -458,8 +459,8 @@ func (r *Ring) init() error {
 	r.capacity, r.mask, r.data, r.hdrs = c, c-1, data, hdrs
 	r.maxRec = min(c/2-8, MaxRecord)
 	r.sp, r.sc = f&flagSingleProducer != 0, f&flagSingleConsumer != 0
-	r.prod = mutex{r: r, state: prod}
-	r.cons = mutex{r: r, state: cons}
+	r.prod = robust.Mutex{State: prod, Obj: r.obj, Spin: r.spin, Poll: r.poll, Race: r.race, MergeRelease: true}
+	r.cons = robust.Mutex{State: cons, Obj: r.obj, Spin: r.spin, Poll: r.poll, Race: r.race, MergeRelease: true}
 	return nil
 }
 
@@ -544,11 +545,11 @@ func (r *Ring) Shutdown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.prod.lock(ctx, self); err != nil {
+	if _, err := r.prod.Lock(ctx, self); err != nil {
 		return err
 	}
 	r.shut.Store(1)
-	r.prod.unlock()
+	r.prod.Unlock()
 	r.dataSeq.Add(1)
 	r.spaceSeq.Add(1)
 	wait.Wake(r.dataSeq, 0)
@@ -659,10 +660,10 @@ func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
 	for {
 		if !r.sp {
 			if block {
-				err = r.prod.lock(ctx, self)
+				_, err = r.prod.Lock(ctx, self)
 			} else {
 				var ok bool
-				if ok, err = r.prod.tryLock(self); err == nil && !ok {
+				if ok, _, err = r.prod.TryLock(self); err == nil && !ok {
 					err = errWouldBlock
 				}
 			}
@@ -672,7 +673,7 @@ func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
 		}
 		c, ok, err := r.claimLocked(self, uint64(n), need)
 		if !r.sp {
-			r.prod.unlock()
+			r.prod.Unlock()
 		}
 		if ok || err != nil {
 			return c, err
@@ -905,10 +906,10 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 		}
 		if !r.sc {
 			if block {
-				err = r.cons.lock(ctx, self)
+				_, err = r.cons.Lock(ctx, self)
 			} else {
 				var ok bool
-				if ok, err = r.cons.tryLock(self); err == nil && !ok {
+				if ok, _, err = r.cons.TryLock(self); err == nil && !ok {
 					err = errWouldBlock
 				}
 			}
@@ -918,7 +919,7 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 		}
 		rec, how, err := r.takeLocked(self, check)
 		if !r.sc {
-			r.cons.unlock()
+			r.cons.Unlock()
 		}
 		if err != nil {
 			return Record{}, err

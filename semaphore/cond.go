@@ -21,7 +21,7 @@ func (l *Lock) HeldHere() bool {
 		return false
 	}
 	self := l.obj.Self()
-	return self != 0 && l.mu.owner() == self
+	return self != 0 && l.mu.Owner() == self
 }
 
 // UnlockAll lets go of h's hold on l whatever its depth, frees l, and
@@ -43,7 +43,7 @@ func (l *RLock) UnlockAll(h Holder) (depth int, err error) {
 	// payload comment in lock.go.
 	l.count.Store(0)
 	l.holder.Store(0)
-	l.mu.unlock()
+	l.mu.Unlock()
 	return int(c), nil
 }
 

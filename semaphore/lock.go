@@ -3,6 +3,7 @@ package semaphore
 import (
 	"context"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/robust"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/shm"
@@ -11,7 +12,7 @@ import (
 // Payload of a Lock or an RLock, 64 bytes:
 //
 //	off size field
-//	0   4    state    owner token | waiter bit, see mutex.go
+//	0   4    state    owner token | waiter bit, see internal/robust
 //	4   4    reserved, zero
 //	8   4    count    RLock: recursion depth of the owner; Lock: zero
 //	12  4    reserved, zero
@@ -54,7 +55,7 @@ const (
 type Lock struct {
 	_ noCopy
 	base
-	mu     mutex
+	mu     robust.Mutex
 	closed atomic.Bool
 }
 
@@ -100,7 +101,7 @@ func (l *Lock) init() error {
 	if err != nil {
 		return err
 	}
-	l.mu = mutex{b: &l.base, state: st}
+	l.mu = robust.Mutex{State: st, Obj: l.obj, Spin: l.spin, Poll: l.poll, Race: l.race}
 	return nil
 }
 
@@ -117,7 +118,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dead, err := l.mu.lock(ctx, self)
+	dead, err := l.mu.Lock(ctx, self)
 	if dead {
 		return fmt.Errorf(ownerDeadFmt, ErrOwnerDead, "lock")
 	}
@@ -136,7 +137,7 @@ func (l *Lock) TryLock() (ok bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	ok, dead, err := l.mu.tryLock(self)
+	ok, dead, err := l.mu.TryLock(self)
 	if dead {
 		return true, fmt.Errorf(ownerDeadFmt, ErrOwnerDead, "lock")
 	}
@@ -149,14 +150,14 @@ func (l *Lock) Unlock() error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	if !l.mu.unlock() {
+	if !l.mu.Unlock() {
 		return ErrNotLocked
 	}
 	return nil
 }
 
 // Locked reports whether l is locked now, by anyone.
-func (l *Lock) Locked() bool { return !l.closed.Load() && l.mu.owner() != 0 }
+func (l *Lock) Locked() bool { return !l.closed.Load() && l.mu.Owner() != 0 }
 
 // Close lets go of this process's reference to the lock; it does not
 // unlock it.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"github.com/shmkit/shmkit/internal/robust"
 	"math"
 	"sync/atomic"
 
@@ -55,7 +56,7 @@ func NewHolder() Holder {
 type RLock struct {
 	_ noCopy
 	base
-	mu     mutex
+	mu     robust.Mutex
 	count  *atomic.Uint32
 	holder *atomic.Uint64
 	closed atomic.Bool
@@ -109,13 +110,13 @@ func (l *RLock) init() error {
 	if l.holder, err = l.obj.Payload().Uint64(offHolder); err != nil {
 		return fmt.Errorf("%w: rlock payload: %w", ErrCorrupt, err)
 	}
-	l.mu = mutex{b: &l.base, state: st}
+	l.mu = robust.Mutex{State: st, Obj: l.obj, Spin: l.spin, Poll: l.poll, Race: l.race}
 	return nil
 }
 
 // owns reports whether h, in this process, holds l.
 func (l *RLock) owns(self shm.Token, h Holder) bool {
-	return l.mu.owner() == self && l.holder.Load() == uint64(h)
+	return l.mu.Owner() == self && l.holder.Load() == uint64(h)
 }
 
 // Lock locks l for h, waiting while ctx allows; if h holds it already, it
@@ -128,7 +129,7 @@ func (l *RLock) Lock(ctx context.Context, h Holder) error {
 	if l.owns(self, h) {
 		return l.deeper()
 	}
-	dead, err := l.mu.lock(ctx, self)
+	dead, err := l.mu.Lock(ctx, self)
 	if err != nil && !dead {
 		return err
 	}
@@ -149,7 +150,7 @@ func (l *RLock) TryLock(h Holder) (ok bool, err error) {
 	if l.owns(self, h) {
 		return true, l.deeper()
 	}
-	ok, dead, err := l.mu.tryLock(self)
+	ok, dead, err := l.mu.TryLock(self)
 	if !ok {
 		return false, err
 	}
@@ -192,7 +193,7 @@ func (l *RLock) Unlock(h Holder) error {
 	// payload comment in lock.go.
 	l.count.Store(0)
 	l.holder.Store(0)
-	l.mu.unlock()
+	l.mu.Unlock()
 	return nil
 }
 
@@ -216,7 +217,7 @@ func (l *RLock) check(h Holder) (shm.Token, error) {
 }
 
 // Locked reports whether l is held now, by anyone.
-func (l *RLock) Locked() bool { return !l.closed.Load() && l.mu.owner() != 0 }
+func (l *RLock) Locked() bool { return !l.closed.Load() && l.mu.Owner() != 0 }
 
 // Close lets go of this process's reference to the lock.
 func (l *RLock) Close() error {
