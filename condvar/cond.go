@@ -703,44 +703,10 @@ func NewCond(seg *shm.Segment, name string, l *semaphore.Lock, opts *Options) (*
 }
 
 // create places the condition, and its lock if it has none yet.
-func (c *Cond) create(seg *shm.Segment, name string, opts *Options) (err error) {
-	var own *shm.Segment
-	defer func() {
-		if err != nil {
-			if c.ownsLock {
-				c.l.Close()
-			}
-			if own != nil {
-				own.Close()
-			}
-		}
-	}()
-	if c.l != nil {
-		if err := checkLockSegment(seg, c.l.Handle()); err != nil {
-			return err
-		}
-	} else {
-		if seg == nil {
-			if own, err = ownSegment(name); err != nil {
-				return err
-			}
-			seg = own
-		}
-		if c.l, err = semaphore.NewLock(seg, "", opts); err != nil {
-			return err
-		}
-		c.ownsLock = true
-	}
-	b, err := newCond(seg, name, c.l.Handle().Offset, shm.KindLock, opts)
-	if err != nil {
-		return err
-	}
-	b.own = own
-	if err := c.init(b); err != nil {
-		b.obj.Close()
-		return err
-	}
-	return nil
+func (c *Cond) create(seg *shm.Segment, name string, opts *Options) error {
+	return createOver(&c.cond, &c.l, &c.ownsLock, seg, name, shm.KindLock, func(seg *shm.Segment) (*semaphore.Lock, error) {
+		return semaphore.NewLock(seg, "", opts)
+	}, opts)
 }
 
 // OpenCond opens the Cond named name in seg, and its lock.
@@ -771,28 +737,10 @@ func openCond(b base, opts *Options) (*Cond, error) {
 }
 
 // open wraps b and opens the lock it names; on failure it closes b.
-func (c *Cond) open(b base, opts *Options) (err error) {
-	defer func() {
-		if err != nil {
-			c.cond.release()
-		}
-	}()
-	c.base = b
-	h, err := lockOf(&c.base)
-	if err != nil {
-		return err
-	}
-	if h.Kind != shm.KindLock {
-		return fmt.Errorf("%w: a condition over an %v is an RCond", shm.ErrKind, h.Kind)
-	}
-	if err := c.init(b); err != nil {
-		return err
-	}
-	if c.l, err = semaphore.OpenLockHandle(h, opts); err != nil {
-		return fmt.Errorf("condition's lock: %w", err)
-	}
-	c.ownsLock = true
-	return nil
+func (c *Cond) open(b base, opts *Options) error {
+	return openOver(&c.cond, b, &c.l, &c.ownsLock, shm.KindLock, "an RCond", func(h shm.Handle) (*semaphore.Lock, error) {
+		return semaphore.OpenLockHandle(h, opts)
+	})
 }
 
 func (c *Cond) locker() locker { return locker{l: c.l} }
@@ -925,44 +873,10 @@ func NewRCond(seg *shm.Segment, name string, r *semaphore.RLock, opts *Options) 
 }
 
 // create places the condition, and its lock if it has none yet.
-func (c *RCond) create(seg *shm.Segment, name string, opts *Options) (err error) {
-	var own *shm.Segment
-	defer func() {
-		if err != nil {
-			if c.ownsLock {
-				c.r.Close()
-			}
-			if own != nil {
-				own.Close()
-			}
-		}
-	}()
-	if c.r != nil {
-		if err := checkLockSegment(seg, c.r.Handle()); err != nil {
-			return err
-		}
-	} else {
-		if seg == nil {
-			if own, err = ownSegment(name); err != nil {
-				return err
-			}
-			seg = own
-		}
-		if c.r, err = semaphore.NewRLock(seg, "", opts); err != nil {
-			return err
-		}
-		c.ownsLock = true
-	}
-	b, err := newCond(seg, name, c.r.Handle().Offset, shm.KindRLock, opts)
-	if err != nil {
-		return err
-	}
-	b.own = own
-	if err := c.init(b); err != nil {
-		b.obj.Close()
-		return err
-	}
-	return nil
+func (c *RCond) create(seg *shm.Segment, name string, opts *Options) error {
+	return createOver(&c.cond, &c.r, &c.ownsLock, seg, name, shm.KindRLock, func(seg *shm.Segment) (*semaphore.RLock, error) {
+		return semaphore.NewRLock(seg, "", opts)
+	}, opts)
 }
 
 // OpenRCond opens the RCond named name in seg, and its lock.
@@ -992,28 +906,10 @@ func openRCond(b base, opts *Options) (*RCond, error) {
 }
 
 // open wraps b and opens the lock it names; on failure it closes b.
-func (c *RCond) open(b base, opts *Options) (err error) {
-	defer func() {
-		if err != nil {
-			c.cond.release()
-		}
-	}()
-	c.base = b
-	h, err := lockOf(&c.base)
-	if err != nil {
-		return err
-	}
-	if h.Kind != shm.KindRLock {
-		return fmt.Errorf("%w: a condition over a %v is a Cond", shm.ErrKind, h.Kind)
-	}
-	if err := c.init(b); err != nil {
-		return err
-	}
-	if c.r, err = semaphore.OpenRLockHandle(h, opts); err != nil {
-		return fmt.Errorf("condition's lock: %w", err)
-	}
-	c.ownsLock = true
-	return nil
+func (c *RCond) open(b base, opts *Options) error {
+	return openOver(&c.cond, b, &c.r, &c.ownsLock, shm.KindRLock, "a Cond", func(h shm.Handle) (*semaphore.RLock, error) {
+		return semaphore.OpenRLockHandle(h, opts)
+	})
 }
 
 func (c *RCond) locker(h semaphore.Holder) locker { return locker{r: c.r, h: h} }
@@ -1084,4 +980,84 @@ func (c *RCond) GobDecode(data []byte) error {
 		return err
 	}
 	return c.open(b, nil)
+}
+
+// lockLike is the lock of a condition: a Lock for a Cond, an RLock for an
+// RCond.
+type lockLike interface {
+	*semaphore.Lock | *semaphore.RLock
+	Handle() shm.Handle
+	Close() error
+}
+
+// createOver places the condition c over *lock, first making a lock in seg
+// with newLock (and, with a nil seg, a segment for both) when *lock is nil;
+// on failure it closes what it made. Cond and RCond share it.
+func createOver[L lockLike](c *cond, lock *L, ownsLock *bool, seg *shm.Segment, name string, lockKind shm.Kind,
+	newLock func(*shm.Segment) (L, error), opts *Options) (err error) {
+	var own *shm.Segment
+	defer func() {
+		if err != nil {
+			if *ownsLock {
+				(*lock).Close()
+			}
+			if own != nil {
+				own.Close()
+			}
+		}
+	}()
+	if *lock != nil {
+		if err := checkLockSegment(seg, (*lock).Handle()); err != nil {
+			return err
+		}
+	} else {
+		if seg == nil {
+			if own, err = ownSegment(name); err != nil {
+				return err
+			}
+			seg = own
+		}
+		if *lock, err = newLock(seg); err != nil {
+			return err
+		}
+		*ownsLock = true
+	}
+	b, err := newCond(seg, name, (*lock).Handle().Offset, lockKind, opts)
+	if err != nil {
+		return err
+	}
+	b.own = own
+	if err := c.init(b); err != nil {
+		b.obj.Close()
+		return err
+	}
+	return nil
+}
+
+// openOver wraps b in c and opens the lock of kind lockKind that it names
+// with openLock; on failure it closes b. other names the condition type
+// for a lock of the other kind, for the error.
+func openOver[L lockLike](c *cond, b base, lock *L, ownsLock *bool, lockKind shm.Kind, other string,
+	openLock func(shm.Handle) (L, error)) (err error) {
+	defer func() {
+		if err != nil {
+			c.release()
+		}
+	}()
+	c.base = b
+	h, err := lockOf(&c.base)
+	if err != nil {
+		return err
+	}
+	if h.Kind != lockKind {
+		return fmt.Errorf("%w: a condition over a %v is %s", shm.ErrKind, h.Kind, other)
+	}
+	if err := c.init(b); err != nil {
+		return err
+	}
+	if *lock, err = openLock(h); err != nil {
+		return fmt.Errorf("condition's lock: %w", err)
+	}
+	*ownsLock = true
+	return nil
 }

@@ -255,9 +255,9 @@ var waitForFour = process.MustRegister("condvar-waitfor", func(ctx context.Conte
 		}
 		return nil
 	}
+	start := time.Now() // before the deadline is set: it may pass a hair after it
 	wctx, cancel := context.WithTimeout(ctx, a.Timeout)
 	defer cancel()
-	start := time.Now()
 	err := a.C.WaitFor(wctx, h, func() bool { return w.at(0).Load() == 4 })
 	if errors.Is(err, context.DeadlineExceeded) && time.Since(start) >= a.Timeout {
 		w.at(1).Store(1)
