@@ -22,6 +22,20 @@
 // are taken over. The algorithm and the layout are described at the top of
 // ring.go.
 //
+// On top of the ring, Queue, JoinableQueue and SimpleQueue are Python's
+// multiprocessing queues for values of a Go type T:
+//
+//	q, err := ringbuf.NewQueue[Job](nil, "", &ringbuf.QueueOptions[Job]{MaxSize: 100})
+//	err = q.Put(ctx, job) // in shared memory when Put returns
+//	job, err := q.Get(ctx)
+//
+// A T without pointers travels as its own bytes; []byte as it is; any
+// other T through encoding/gob (or QueueOptions.Codec). Get copies the
+// message out and releases it before it returns, so a message goes to one
+// Get only. Shutdown ends a queue for everyone (Puts fail, Gets drain);
+// Close, as everywhere in shmkit, lets go of this process's handle. The
+// control words are described at the top of queue.go.
+//
 // What we don't hide:
 //   - A record whose consumer died before Release is delivered again, to
 //     another consumer and possibly out of order: callers that must not
@@ -34,6 +48,13 @@
 //   - Len is a counter in shared memory: exact, except that a process
 //     killed between a commit or take and the counter's update leaves it
 //     off by one while the ring holds records (an empty ring says 0).
+//   - A process killed inside a Put or Get of a queue with a MaxSize may
+//     leak one place of it for good; a producer killed inside a Put of a
+//     JoinableQueue leaves a task that never finishes (Join waits for its
+//     context). A consumer killed after Get returned has consumed the
+//     message.
+//   - Queue codecs are per process: every process must use the same one,
+//     and a queue passed to a child uses the default.
 //   - Batch forms (one lock and one wake-up for several records) are not
 //     there yet.
 package ringbuf

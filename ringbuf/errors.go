@@ -17,6 +17,14 @@ var (
 	ErrShutdown = errors.New("ringbuf: ring shut down")
 	// ErrCorrupt: the ring's memory holds a state that cannot be.
 	ErrCorrupt = shm.ErrCorrupt
+	// ErrFull: Queue.TryPut found no place or no room (Python's
+	// queue.Full).
+	ErrFull = errors.New("ringbuf: queue full")
+	// ErrEmpty: Queue.TryGet found no message (Python's queue.Empty).
+	ErrEmpty = errors.New("ringbuf: queue empty")
+	// ErrTaskDone: JoinableQueue.TaskDone called more times than there
+	// were messages put (Python's "task_done() called too many times").
+	ErrTaskDone = errors.New("ringbuf: task done called too many times")
 	// ErrClosed: the ring was closed in this process.
 	ErrClosed = os.ErrClosed
 )

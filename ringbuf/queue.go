@@ -1,0 +1,746 @@
+package ringbuf
+
+// A queue is a Ring plus a small control object beside it in the same
+// segment (shm.KindQueue, KindJoinableQueue or KindSimpleQueue, layout
+// version 1). Every word is little-endian and reached only through
+// sync/atomic:
+//
+//	off  size  field
+//	0    8     ring          offset of the ring's object header in the segment (set at creation)
+//	8    4     maxsize       0: unbounded; else the most messages Put may have in flight (set at creation)
+//	12   4     used          messages a Put reserved and no Get has finished with (maxsize only)
+//	16   4     slotSeq       futex word of Puts waiting for used < maxsize; bumped when used drops
+//	20   4     slotSleepers  Puts asleep, or about to sleep, on slotSeq
+//	24   4     unfinished    JoinableQueue: messages put and not yet TaskDone
+//	28   4     joinSeq       futex word of Joins; bumped when unfinished reaches 0
+//	32   4     joinSleepers  Joins asleep, or about to sleep, on joinSeq
+//	36   28    reserved, zero
+//
+// The messages themselves, and the hand-over of their bytes, are the
+// ring's (see the top of ring.go): Put claims, encodes in place (or
+// copies an encoding in) and commits; Get takes, decodes or copies out,
+// and releases before it returns. Releasing before returning is what
+// makes a message delivered to one Get only, and a consumer killed before
+// Get returns loses nothing: the ring delivers its record again.
+//
+// The ring is placed first and the control object, which names it by
+// offset, second: an opener that finds the control object finds a whole
+// ring (OpenHandle checks that the offset holds an object of KindRing).
+//
+// used: Put, having encoded the value, increments it with a
+// compare-and-swap that keeps it at most maxsize, then claims, and gives
+// the unit back if the claim fails; Get decrements it after Release. The unit is thus held
+// by the message, not by the process that put it, which is why it is not a
+// semaphore.Bounded (whose units come back when their holder dies: here
+// the holder is the message, and a producer that exited after a Put must
+// not get its units back). The price: a process killed between its
+// increment and its commit (a Put) or between Release and its decrement (a
+// Get) leaks one unit, and the queue holds one message fewer from then on.
+//
+// unfinished: Put increments it before the message can be taken (as
+// Python's put does), so a TaskDone never sees it below what was taken;
+// a Put that fails after the increment takes it back. TaskDone decrements
+// it with a compare-and-swap that refuses to go below zero, and the
+// decrement to zero bumps joinSeq and wakes every Join. A producer killed
+// between increment and commit leaves it one too high, and Join then
+// waits until its context ends.
+//
+// The race detector sees none of this (see the end of ring.go's essay):
+// each queue has a sentinel per process, which TaskDone releases (merging)
+// before its decrement and Join acquires after it sees zero. The messages'
+// own hand-over is annotated by the ring.
+//
+// Waits follow the ring's rule (no lost wake-up): the waiter adds itself
+// to the sleepers word, loads the sequence word, checks its condition and
+// sleeps only while the sequence word is unchanged, for at most the poll
+// interval; the waker changes the state, then, if the sleepers word is not
+// zero, bumps the sequence word and wakes. A process killed asleep leaves
+// a sleepers word one too high, which costs later wakers a needless
+// system call, nothing else. A Get wakes one waiting Put; a Put woken
+// after its context ended does not pass the wake-up on, and the next
+// waiter finds the place within its poll interval.
+//
+// Why not simpler:
+//
+//   - Bounding by the ring's Len (Put waits while Len ≥ maxsize) lets n
+//     producers that look at once put maxsize + n - 1 messages: the check
+//     and the commit are not one step. used is reserved by a
+//     compare-and-swap before the claim, so it never passes maxsize.
+//   - Decrementing used at Take, before Release, would let a Put in while
+//     the message it replaces may still be delivered again (its consumer
+//     may die before Release), and the queue would briefly hold maxsize + 1.
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/shmkit/shmkit/internal/layout"
+	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/internal/wait"
+	"github.com/shmkit/shmkit/shm"
+)
+
+const (
+	qOffRing         = 0
+	qOffMaxSize      = 8
+	qOffUsed         = 12
+	qOffSlotSeq      = 16
+	qOffSlotSleepers = 20
+	qOffUnfinished   = 24
+	qOffJoinSeq      = 28
+	qOffJoinSleepers = 32
+	qPayloadSize     = 64
+
+	queueVersion = 1
+)
+
+// DefaultQueueCapacity is the data area of a queue's ring when
+// QueueOptions.Capacity is zero: messages of up to half of it fit.
+const DefaultQueueCapacity = 1 << 20
+
+// MaxQueueSize is the largest QueueOptions.MaxSize.
+const MaxQueueSize = 1<<31 - 1
+
+// Codec turns values of T into the bytes of a message and back. Every
+// process using a queue must use the same codec. Append appends v's
+// encoding to dst; Decode sets *v from a whole message (b dies after
+// Decode returns: copy what you keep).
+type Codec[T any] interface {
+	Append(dst []byte, v T) ([]byte, error)
+	Decode(b []byte, v *T) error
+}
+
+// GobCodec encodes with encoding/gob, one fresh encoder per message (so
+// every message carries its type description: correct, not fast). It is
+// the default codec for types that hold pointers, strings, slices, maps or
+// interfaces.
+type GobCodec[T any] struct{}
+
+// Append appends the gob encoding of v to dst.
+func (GobCodec[T]) Append(dst []byte, v T) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	if err := gob.NewEncoder(buf).Encode(&v); err != nil {
+		return dst, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode decodes a message that Append encoded into *v.
+func (GobCodec[T]) Decode(b []byte, v *T) error {
+	return gob.NewDecoder(bytes.NewReader(b)).Decode(v)
+}
+
+// BytesCodec sends a []byte as it is: the default codec of Queue[[]byte].
+type BytesCodec struct{}
+
+// Append appends v to dst.
+func (BytesCodec) Append(dst []byte, v []byte) ([]byte, error) { return append(dst, v...), nil }
+
+// Decode sets *v to a copy of b (a fresh slice, never nil).
+func (BytesCodec) Decode(b []byte, v *[]byte) error {
+	*v = append(make([]byte, 0, len(b)), b...)
+	return nil
+}
+
+// QueueOptions configures a queue. The zero value (or nil) means the
+// defaults.
+type QueueOptions[T any] struct {
+	// MaxSize (New only) bounds the number of messages in the queue, as
+	// Python's maxsize does: Put waits while MaxSize messages are in it.
+	// Zero means no bound but the ring's bytes.
+	MaxSize int
+	// Capacity (New only) is the ring's data area in bytes, a power of
+	// two; zero means DefaultQueueCapacity. A message may take at most
+	// half of it (Queue.MaxMessage).
+	Capacity int
+	// Codec turns values into messages. Nil means: the raw bytes of T when
+	// T holds no pointers (shm.TypeOf accepts it; an empty message when T
+	// has size zero, like struct{}), BytesCodec for []byte,
+	// and GobCodec otherwise. Every process must use the same one; a queue
+	// received by process.Start or GobDecode uses the default.
+	Codec Codec[T]
+	// Ring tunes this process's waits (Spin, Poll). SingleProducer and
+	// SingleConsumer are not for queues and are ignored.
+	Ring Options
+}
+
+// Queue is a FIFO queue of values of T between any number of processes,
+// like Python's multiprocessing.Queue, over a Ring.
+//
+// Make one with NewQueue, or open one with OpenQueue or OpenQueueHandle; a
+// *Queue passed to process.Start arrives in the child as the same queue.
+// A Queue must not be copied. Its methods may be called from any goroutine
+// of any process that has it open.
+//
+// Put is synchronous: when it returns, the message is in shared memory and
+// survives the producer's exit. A value is encoded by the queue's Codec
+// (see QueueOptions.Codec): a value it cannot encode makes Put fail and
+// puts nothing. A Put synchronizes before the Get that returns its value,
+// in the sense of [the Go memory model].
+//
+// Delivery: each message is returned by one Get, in the order of Puts as
+// the ring orders them (one producer's messages come out in its order).
+// Get copies the message out and releases it before returning, so a
+// consumer killed inside Get loses nothing (another Get returns the
+// message, possibly out of order), and one killed after Get returned had
+// consumed it. A producer killed inside Put has put nothing. With MaxSize,
+// a process killed inside Put (after reserving its place) or inside Get
+// (after releasing the message) leaks one place, and the queue holds one
+// message fewer from then on. Len is exact (see Ring.Len for the one
+// exception).
+//
+// Shutdown ends the queue for everyone (Python 3.13's shutdown()): later
+// Puts fail with ErrShutdown; Gets drain what is left, then fail with
+// ErrShutdown. Close lets go of this process's handle (what Python's close
+// and join_thread do for a feeder thread has no counterpart: there is no
+// feeder); later calls fail with ErrClosed.
+//
+// A goroutine blocked in a Queue sleeps in the kernel and holds an OS
+// thread while it does.
+//
+// [the Go memory model]: https://go.dev/ref/mem
+type Queue[T any] struct {
+	_        noCopy
+	obj      *shm.Object
+	own      *shm.Segment // a segment made for this queue alone, or nil
+	ring     *Ring
+	codec    Codec[T]
+	raw      bool // T travels as its own bytes (none if size is 0)
+	joinable bool // a JoinableQueue: Put counts unfinished tasks
+	size     int  // sizeof T, when raw
+	opts     Options
+	race     race.Sentinel // for unfinished: TaskDone before Join
+
+	maxSize                                                     uint32
+	used, slotSeq, slotSleepers, unfinished, joinSeq, joinSleep *atomic.Uint32
+
+	closed atomic.Bool
+}
+
+// NewQueue places a new empty queue, and the ring under it, in seg under
+// name ("" for none), or, with a nil seg, in an anonymous segment of its
+// own.
+func NewQueue[T any](seg *shm.Segment, name string, opts *QueueOptions[T]) (*Queue[T], error) {
+	return newQueue(seg, name, shm.KindQueue, opts)
+}
+
+// OpenQueue opens the queue named name in seg, with opts' Codec and Ring
+// (MaxSize and Capacity are the queue's own).
+func OpenQueue[T any](seg *shm.Segment, name string, opts *QueueOptions[T]) (*Queue[T], error) {
+	return openQueue(seg, name, shm.KindQueue, opts)
+}
+
+// OpenQueueHandle opens the queue that h names (see shm.OpenHandle).
+func OpenQueueHandle[T any](h shm.Handle, opts *QueueOptions[T]) (*Queue[T], error) {
+	return openQueueHandle(h, shm.KindQueue, opts)
+}
+
+// rawType reports T's size and hash if it can travel as its own bytes.
+func rawType[T any]() (size uint32, hash uint64, ok bool) {
+	size, hash, err := shm.TypeOf[T]()
+	return size, hash, err == nil
+}
+
+func newQueue[T any](seg *shm.Segment, name string, kind shm.Kind, opts *QueueOptions[T]) (_ *Queue[T], err error) {
+	if opts == nil {
+		opts = &QueueOptions[T]{}
+	}
+	if opts.MaxSize < 0 || opts.MaxSize > MaxQueueSize {
+		return nil, fmt.Errorf("ringbuf: %w: maxsize %d, want 0 to %d", shm.ErrSize, opts.MaxSize, MaxQueueSize)
+	}
+	capacity := opts.Capacity
+	if capacity == 0 {
+		capacity = DefaultQueueCapacity
+	}
+	var own *shm.Segment
+	if seg == nil {
+		if name != "" {
+			return nil, fmt.Errorf("%w: a named %v needs a segment", shm.ErrName, kind)
+		}
+		if capacity < MinCapacity || capacity > MaxCapacity {
+			return nil, fmt.Errorf("ringbuf: %w: capacity %d", shm.ErrSize, capacity)
+		}
+		if own, err = shm.New(dataOffset+capacity+128<<10, nil); err != nil {
+			return nil, err
+		}
+		seg = own
+		defer func() {
+			if err != nil {
+				own.Close()
+			}
+		}()
+	}
+	if name != "" {
+		// Fail before placing the ring, which would stay in the segment:
+		// objects are never freed. (Two creators racing for the name
+		// still both place a ring; the loser's is wasted.)
+		if o, err := seg.Lookup(name, shm.KindInvalid); err == nil {
+			o.Close()
+			return nil, fmt.Errorf("new %v %q: %w", kind, name, shm.ErrObjectExist)
+		}
+	}
+	ropts := opts.Ring
+	ropts.SingleProducer, ropts.SingleConsumer = false, false
+	r, err := New(seg, "", capacity, &ropts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	spec := shm.Spec{Kind: kind, Version: queueVersion, Name: name, Size: qPayloadSize, Align: 64}
+	if opts.Codec == nil {
+		if size, hash, ok := rawType[T](); ok {
+			spec.ElemSize, spec.TypeHash = size, hash
+		}
+	}
+	ringOff := r.Handle().Offset
+	obj, err := seg.Alloc(spec, func(p layout.View) error {
+		ro, err := p.Uint64(qOffRing)
+		if err != nil {
+			return err
+		}
+		ms, err := p.Uint32(qOffMaxSize)
+		if err != nil {
+			return err
+		}
+		ro.Store(ringOff)
+		ms.Store(uint32(opts.MaxSize))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new %v: %w", kind, err)
+	}
+	q, err := wrapQueue(obj, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	q.own = own
+	return q, nil
+}
+
+func openQueue[T any](seg *shm.Segment, name string, kind shm.Kind, opts *QueueOptions[T]) (*Queue[T], error) {
+	obj, err := seg.Lookup(name, kind)
+	if err != nil {
+		return nil, err
+	}
+	return finishQueue(obj, opts)
+}
+
+func openQueueHandle[T any](h shm.Handle, kind shm.Kind, opts *QueueOptions[T]) (*Queue[T], error) {
+	obj, err := shm.OpenHandle(h, kind)
+	if err != nil {
+		return nil, err
+	}
+	return finishQueue(obj, opts)
+}
+
+// finishQueue opens the ring obj names and wraps both; it owns obj and
+// closes it on failure.
+func finishQueue[T any](obj *shm.Object, opts *QueueOptions[T]) (_ *Queue[T], err error) {
+	defer func() {
+		if err != nil {
+			obj.Close()
+		}
+	}()
+	if opts == nil {
+		opts = &QueueOptions[T]{}
+	}
+	if obj.Version() != queueVersion {
+		return nil, fmt.Errorf("%w: %v of layout version %d, this code knows %d", shm.ErrVersion, obj.Kind(), obj.Version(), queueVersion)
+	}
+	ro, err := obj.Payload().Uint64(qOffRing)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v control words: %w", ErrCorrupt, obj.Kind(), err)
+	}
+	h := obj.Handle()
+	h.Offset, h.Kind = ro.Load(), shm.KindRing
+	ropts := opts.Ring
+	r, err := OpenHandle(h, &ropts)
+	if err != nil {
+		return nil, fmt.Errorf("%v's ring: %w", obj.Kind(), err)
+	}
+	q, err := wrapQueue(obj, r, opts)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// wrapQueue makes the Queue of obj and r; it closes neither on failure.
+func wrapQueue[T any](obj *shm.Object, r *Ring, opts *QueueOptions[T]) (*Queue[T], error) {
+	p := obj.Payload()
+	var errs []error
+	u32 := func(off uint64) *atomic.Uint32 {
+		w, err := p.Uint32(off)
+		errs = append(errs, err)
+		return w
+	}
+	h := obj.Handle()
+	q := &Queue[T]{obj: obj, ring: r, codec: opts.Codec, opts: opts.Ring, joinable: obj.Kind() == shm.KindJoinableQueue,
+		race: race.For(h.Segment, h.Offset)}
+	ms := u32(qOffMaxSize)
+	q.used, q.slotSeq, q.slotSleepers = u32(qOffUsed), u32(qOffSlotSeq), u32(qOffSlotSleepers)
+	q.unfinished, q.joinSeq, q.joinSleep = u32(qOffUnfinished), u32(qOffJoinSeq), u32(qOffJoinSleepers)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %v control words: %w", ErrCorrupt, obj.Kind(), err)
+	}
+	q.maxSize = ms.Load()
+	if q.maxSize > MaxQueueSize {
+		return nil, fmt.Errorf("%w: %v maxsize %d", ErrCorrupt, obj.Kind(), q.maxSize)
+	}
+	if q.codec == nil {
+		if size, hash, ok := rawType[T](); ok {
+			if err := obj.CheckType(size, hash); err != nil {
+				return nil, err
+			}
+			q.raw, q.size = true, int(size)
+		} else if reflect.TypeFor[T]().Size() == 0 {
+			q.raw = true // struct{} and the like: empty messages
+		} else if c, ok := any(BytesCodec{}).(Codec[T]); ok {
+			q.codec = c
+		} else {
+			q.codec = GobCodec[T]{}
+		}
+	}
+	return q, nil
+}
+
+// MaxSize is the queue's bound on messages, 0 for none.
+func (q *Queue[T]) MaxSize() int { return int(q.maxSize) }
+
+// MaxMessage is the largest encoded message the queue holds, in bytes.
+func (q *Queue[T]) MaxMessage() int { return q.ring.MaxRecord() }
+
+// Len is the number of messages in the queue (Python's qsize): exact, see
+// Ring.Len. With MaxSize, messages being put or got are not counted.
+func (q *Queue[T]) Len() int {
+	if q.closed.Load() {
+		return 0
+	}
+	return q.ring.Len()
+}
+
+// Empty reports whether Len is 0.
+func (q *Queue[T]) Empty() bool { return q.Len() == 0 }
+
+// Full reports whether a Put would wait for a place (MaxSize messages are
+// in the queue or on their way in or out). Without MaxSize it is false.
+func (q *Queue[T]) Full() bool {
+	return q.maxSize != 0 && !q.closed.Load() && q.used.Load() >= q.maxSize
+}
+
+// Put puts v at the end of the queue, waiting while ctx allows for a place
+// (MaxSize) and for room in the ring. It fails with ErrShutdown after
+// Shutdown, ErrTooLarge (naming the limit) if v's encoding is larger than
+// MaxMessage, the codec's error if v cannot be encoded, and ctx.Err() if
+// ctx ends first; in every such case nothing was put.
+func (q *Queue[T]) Put(ctx context.Context, v T) error {
+	return q.put(ctx, v, true)
+}
+
+// TryPut puts v if there is a place and room now, and fails with ErrFull
+// (Python's queue.Full) otherwise. Other errors are those of Put. Unlike
+// shmkit's other Try methods it returns an error, not a bool, so that an
+// encoding error reaches the caller; ErrFull is a sentinel, so a full
+// queue costs no allocation.
+func (q *Queue[T]) TryPut(v T) error {
+	return q.put(nil, v, false)
+}
+
+func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	if q.ring.IsShutdown() {
+		return ErrShutdown
+	}
+	var msg []byte
+	n := q.size
+	if !q.raw {
+		if msg, err = q.codec.Append(nil, v); err != nil {
+			return fmt.Errorf("ringbuf: put: encode %T: %w", v, err)
+		}
+		n = len(msg)
+	}
+	if n > q.ring.MaxRecord() {
+		return fmt.Errorf("ringbuf: put: %w: a message of %d bytes, this queue holds at most %d", ErrTooLarge, n, q.ring.MaxRecord())
+	}
+	if q.maxSize != 0 {
+		if err := q.reserve(ctx, block); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				q.unreserve()
+			}
+		}()
+	}
+	if q.joinable {
+		q.unfinished.Add(1)
+		defer func() {
+			if err != nil {
+				q.taskDone()
+			}
+		}()
+	}
+	var c Claim
+	if block {
+		c, err = q.ring.Claim(ctx, n)
+	} else {
+		var ok bool
+		if c, ok = q.ring.TryClaim(n); !ok {
+			switch {
+			case q.closed.Load():
+				err = ErrClosed
+			case q.ring.IsShutdown():
+				err = ErrShutdown
+			default:
+				err = ErrFull
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if q.raw && q.size > 0 {
+		// The payload is 8-aligned (record headers are 8 bytes at
+		// 8-aligned positions) and T holds no pointers: rawType checked.
+		p, perr := layout.UnsafePointer[T](layout.Of(c.Bytes()), 0)
+		if perr != nil {
+			// Cannot be; commit what we have (a zero message) rather than
+			// stall the ring, and report it.
+			clear(c.Bytes())
+			c.Commit()
+			return fmt.Errorf("%w: ringbuf: put: %w", ErrCorrupt, perr)
+		}
+		*p = v
+	} else {
+		copy(c.Bytes(), msg)
+	}
+	return c.Commit()
+}
+
+// reserve takes one of the MaxSize places, waiting while ctx allows if block.
+func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
+	try := func() bool {
+		for {
+			u := q.used.Load()
+			if u >= q.maxSize {
+				return false
+			}
+			if q.used.CompareAndSwap(u, u+1) {
+				return true
+			}
+		}
+	}
+	if try() {
+		return nil
+	}
+	if !block {
+		return ErrFull
+	}
+	if wait.Spin(q.ring.spin, func() bool { return q.used.Load() < q.maxSize || q.ring.IsShutdown() }) && try() {
+		return nil
+	}
+	for {
+		q.slotSleepers.Add(1)
+		seq := q.slotSeq.Load()
+		switch {
+		case try():
+			q.slotSleepers.Add(^uint32(0))
+			return nil
+		case q.closed.Load():
+			q.slotSleepers.Add(^uint32(0))
+			return ErrClosed
+		case q.ring.IsShutdown():
+			q.slotSleepers.Add(^uint32(0))
+			return ErrShutdown
+		}
+		if err := wait.CtxErr(ctx); err != nil {
+			q.slotSleepers.Add(^uint32(0))
+			return err
+		}
+		_, err := wait.Sleep(ctx, q.slotSeq, seq, q.ring.poll)
+		q.slotSleepers.Add(^uint32(0))
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// unreserve gives back a place and wakes one waiting Put.
+func (q *Queue[T]) unreserve() {
+	for {
+		u := q.used.Load()
+		if u == 0 {
+			break // only a leak repaired by hand, or corruption, gets here
+		}
+		if q.used.CompareAndSwap(u, u-1) {
+			break
+		}
+	}
+	if q.slotSleepers.Load() != 0 {
+		q.slotSeq.Add(1)
+		wait.Wake(q.slotSeq, 1)
+	}
+}
+
+// Get removes and returns the value at the front of the queue, waiting
+// while ctx allows. It fails with ErrShutdown once the queue is shut down
+// and empty, and with ctx.Err() if ctx ends first. A message the codec
+// cannot decode is consumed all the same: Get returns the codec's error.
+func (q *Queue[T]) Get(ctx context.Context) (T, error) {
+	return q.get(ctx, true)
+}
+
+// TryGet removes and returns the value at the front of the queue if there
+// is one now, and fails with ErrEmpty (Python's queue.Empty) otherwise, or
+// ErrShutdown if the queue is shut down and empty.
+func (q *Queue[T]) TryGet() (T, error) {
+	return q.get(nil, false)
+}
+
+func (q *Queue[T]) get(ctx context.Context, block bool) (v T, err error) {
+	if q.closed.Load() {
+		return v, ErrClosed
+	}
+	var rec Record
+	if block {
+		rec, err = q.ring.Take(ctx)
+	} else {
+		var ok bool
+		if rec, ok = q.ring.TryTake(); !ok {
+			switch {
+			case q.closed.Load():
+				err = ErrClosed
+			case q.ring.IsShutdown() && q.ring.Len() == 0:
+				err = ErrShutdown
+			default:
+				err = ErrEmpty
+			}
+		}
+	}
+	if err != nil {
+		return v, err
+	}
+	b := rec.Bytes()
+	var derr error
+	if q.raw {
+		if len(b) != q.size {
+			derr = fmt.Errorf("%w: ringbuf: get: a message of %d bytes in a queue of %d-byte values", ErrCorrupt, len(b), q.size)
+		} else if q.size > 0 {
+			// Aligned, and any bits are a valid T: see put.
+			p, perr := layout.UnsafePointer[T](layout.Of(b), 0)
+			if perr != nil {
+				derr = fmt.Errorf("%w: ringbuf: get: %w", ErrCorrupt, perr)
+			} else {
+				v = *p
+			}
+		}
+	} else if derr = q.codec.Decode(b, &v); derr != nil {
+		derr = fmt.Errorf("ringbuf: get: decode %v: %w", reflect.TypeFor[T](), derr)
+	}
+	if err := rec.Release(); err != nil {
+		return v, errors.Join(derr, err)
+	}
+	if q.maxSize != 0 {
+		q.unreserve()
+	}
+	return v, derr
+}
+
+// Shutdown ends the queue for every process, like Python 3.13's
+// Queue.shutdown(): later Puts fail with ErrShutdown, Gets return what is
+// left and then fail with ErrShutdown. It wakes every waiter.
+func (q *Queue[T]) Shutdown(ctx context.Context) error {
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	if err := q.ring.Shutdown(ctx); err != nil {
+		return err
+	}
+	q.slotSeq.Add(1)
+	wait.Wake(q.slotSeq, 0)
+	return nil
+}
+
+// IsShutdown reports whether Shutdown has run.
+func (q *Queue[T]) IsShutdown() bool { return !q.closed.Load() && q.ring.IsShutdown() }
+
+// Close lets go of this process's handle to the queue; it does not end the
+// queue for others (see Shutdown). Messages this process put stay in the
+// queue. Later calls return ErrClosed (Len 0, Empty true).
+func (q *Queue[T]) Close() error {
+	if !q.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	err := errors.Join(q.ring.Close(), q.obj.Close())
+	if q.own != nil && err == nil {
+		err = q.own.Close()
+	}
+	return err
+}
+
+// Handle names the queue for other processes (see OpenQueueHandle).
+func (q *Queue[T]) Handle() shm.Handle { return q.obj.Handle() }
+
+// ShmObjects tells process.Start which segment to pass along with the
+// queue.
+func (q *Queue[T]) ShmObjects() []*shm.Object { return []*shm.Object{q.obj} }
+
+// GobEncode encodes the queue's handle, so that a *Queue can be an
+// argument of process.Start; GobDecode opens it again.
+func (q *Queue[T]) GobEncode() ([]byte, error) { return q.obj.GobEncode() }
+
+// GobDecode opens the queue whose handle GobEncode encoded, with default
+// QueueOptions (and so the default codec).
+func (q *Queue[T]) GobDecode(data []byte) error {
+	var h shm.Handle
+	if err := h.UnmarshalBinary(data); err != nil {
+		return err
+	}
+	p, err := openQueueHandle[T](h, shm.KindQueue, nil)
+	if err != nil {
+		return err
+	}
+	q.moveFrom(p)
+	return nil
+}
+
+// moveFrom moves p's fields, not p, into q: the value's noCopy is only
+// for vet.
+func (q *Queue[T]) moveFrom(p *Queue[T]) {
+	q.obj, q.own, q.ring, q.codec, q.raw, q.joinable, q.size, q.opts, q.race = p.obj, p.own, p.ring, p.codec, p.raw, p.joinable, p.size, p.opts, p.race
+	q.maxSize, q.used, q.slotSeq, q.slotSleepers = p.maxSize, p.used, p.slotSeq, p.slotSleepers
+	q.unfinished, q.joinSeq, q.joinSleep = p.unfinished, p.joinSeq, p.joinSleep
+}
+
+// taskDone decrements unfinished if it is above zero and wakes the Joins
+// when it reaches zero; it reports false if it was zero.
+func (q *Queue[T]) taskDone() bool {
+	for {
+		u := q.unfinished.Load()
+		if u == 0 {
+			return false
+		}
+		// The race detector cannot see the mapped word: merge this
+		// goroutine's history into the sentinel that Join acquires.
+		q.race.ReleaseMerge()
+		if q.unfinished.CompareAndSwap(u, u-1) {
+			if u == 1 && q.joinSleep.Load() != 0 {
+				q.joinSeq.Add(1)
+				wait.Wake(q.joinSeq, 0)
+			}
+			return true
+		}
+	}
+}

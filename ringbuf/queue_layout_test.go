@@ -1,0 +1,73 @@
+package ringbuf_test
+
+import (
+	"testing"
+
+	"github.com/shmkit/shmkit/ringbuf"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// TestQueueLayout pins the queue's control object that the top of
+// queue.go describes, by watching its words while a message goes through.
+func TestQueueLayout(t *testing.T) {
+	ctx := t.Context()
+	seg := anon(t, 1<<20)
+	q, err := ringbuf.NewJoinableQueue(seg, "q", &ringbuf.QueueOptions[int32]{MaxSize: 5, Capacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	obj, err := seg.Lookup("q", shm.KindJoinableQueue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if obj.Size() != 64 || obj.Version() != 1 {
+		t.Fatalf("payload of %d bytes, version %d; want 64, 1", obj.Size(), obj.Version())
+	}
+	u32 := func(off uint64) uint32 {
+		w, err := obj.Payload().Uint32(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Load()
+	}
+	ringOff, err := obj.Payload().Uint64(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := seg.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range infos {
+		if o.Offset == ringOff.Load() {
+			found = o.Kind == shm.KindRing && o.Size == 512+1024
+		}
+	}
+	if !found {
+		t.Fatalf("word 0 = %d names no ring of capacity 1024", ringOff.Load())
+	}
+	check := func(step string, want map[uint64]uint32) {
+		t.Helper()
+		for off, v := range want {
+			if got := u32(off); got != v {
+				t.Errorf("%s: word at %d = %d, want %d", step, off, got, v)
+			}
+		}
+	}
+	check("new", map[uint64]uint32{8: 5, 12: 0, 24: 0})
+	if err := q.Put(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	check("put", map[uint64]uint32{12: 1, 24: 1})
+	if _, err := q.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("got", map[uint64]uint32{12: 0, 24: 1})
+	if err := q.TaskDone(); err != nil {
+		t.Fatal(err)
+	}
+	check("done", map[uint64]uint32{24: 0})
+}
