@@ -147,6 +147,11 @@ func (BytesCodec) Decode(b []byte, v *[]byte) error {
 	return nil
 }
 
+func isBytesCodec[T any](c Codec[T]) bool {
+	_, ok := any(c).(BytesCodec)
+	return ok
+}
+
 // QueueOptions configures a queue. The zero value (or nil) means the
 // defaults.
 type QueueOptions[T any] struct {
@@ -466,7 +471,11 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 	var msg []byte
 	n := q.size
 	if !q.raw {
-		if msg, err = q.codec.Append(nil, v); err != nil {
+		if b, ok := any(v).([]byte); ok && isBytesCodec(q.codec) {
+			// BytesCodec's encoding is the slice itself: copy it
+			// straight into the claim below, without an encoding copy.
+			msg = b
+		} else if msg, err = q.codec.Append(nil, v); err != nil {
 			return fmt.Errorf("ringbuf: put: encode %T: %w", v, err)
 		}
 		n = len(msg)
