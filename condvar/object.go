@@ -23,18 +23,12 @@ import (
 // on to the lock it opens.
 type Options = semaphore.Options
 
-func spinOf(o *Options) time.Duration {
-	if o == nil || o.Spin == 0 {
-		return semaphore.DefaultSpin
+// policy is the spin and poll intervals o asks for, defaults applied.
+func policy(o *Options) (spin, poll time.Duration) {
+	if o == nil {
+		return wait.Policy(0, 0)
 	}
-	return o.Spin
-}
-
-func pollOf(o *Options) time.Duration {
-	if o == nil || o.Poll <= 0 {
-		return semaphore.DefaultPoll
-	}
-	return o.Poll
+	return wait.Policy(o.Spin, o.Poll)
 }
 
 // noCopy makes go vet report copies (see sync.noCopy).
@@ -129,7 +123,8 @@ func finish(obj *shm.Object, own *shm.Segment, opts *Options) (base, error) {
 		return base{}, fmt.Errorf("%w: %v of layout version %d, this code knows %d", shm.ErrVersion, obj.Kind(), obj.Version(), objectVersion)
 	}
 	h := obj.Handle()
-	return base{obj: obj, own: own, race: race.For(h.Segment, h.Offset), spin: spinOf(opts), poll: pollOf(opts)}, nil
+	spin, poll := policy(opts)
+	return base{obj: obj, own: own, race: race.For(h.Segment, h.Offset), spin: spin, poll: poll}, nil
 }
 
 func (b *base) close() error {

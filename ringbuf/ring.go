@@ -215,14 +215,10 @@ func hdrState(h uint64) uint64        { return h >> stateShift & 7 }
 func hdrOwner(h uint64) shm.Token     { return shm.Token(h >> ownerShift & (1<<31 - 1)) }
 func recordSize(length uint64) uint64 { return 8 + (length+7)&^7 }
 
-// Defaults for Options.
+// Defaults for Options (see internal/wait).
 const (
-	// DefaultSpin is about one futex round trip on the machines we develop
-	// on: spinning that long costs no more than sleeping.
-	DefaultSpin = 10 * time.Microsecond
-	// DefaultPoll is how often a sleeper looks at its context and at the
-	// liveness of the peers it waits for.
-	DefaultPoll = 10 * time.Millisecond
+	DefaultSpin = wait.DefaultSpin
+	DefaultPoll = wait.DefaultPoll
 )
 
 // Options tunes a ring. The zero value (or nil) means the defaults. Spin and
@@ -245,18 +241,12 @@ type Options struct {
 	SingleConsumer bool
 }
 
-func (o *Options) spin() time.Duration {
-	if o == nil || o.Spin == 0 {
-		return DefaultSpin
+// policy is the spin and poll intervals o asks for, defaults applied.
+func (o *Options) policy() (spin, poll time.Duration) {
+	if o == nil {
+		return wait.Policy(0, 0)
 	}
-	return o.Spin
-}
-
-func (o *Options) poll() time.Duration {
-	if o == nil || o.Poll <= 0 {
-		return DefaultPoll
-	}
-	return o.Poll
+	return wait.Policy(o.Spin, o.Poll)
 }
 
 // noCopy makes go vet report copies (see sync.noCopy).
@@ -411,7 +401,8 @@ func finish(obj *shm.Object, opts *Options) (_ *Ring, err error) {
 		return nil, fmt.Errorf("%w: ring of layout version %d, this code knows %d", shm.ErrVersion, obj.Version(), objectVersion)
 	}
 	h := obj.Handle()
-	r := &Ring{obj: obj, race: race.For(h.Segment, h.Offset), spin: opts.spin(), poll: opts.poll()}
+	spin, poll := opts.policy()
+	r := &Ring{obj: obj, race: race.For(h.Segment, h.Offset), spin: spin, poll: poll}
 	if err := r.init(); err != nil {
 		return nil, err
 	}

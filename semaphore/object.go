@@ -14,15 +14,10 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// Defaults for Options.
+// Defaults for Options (see internal/wait).
 const (
-	// DefaultSpin is about one futex round trip on a machine of the
-	// kind we develop on: spinning that long costs no more than sleeping
-	// and keeps a hot partner hot.
-	DefaultSpin = 10 * time.Microsecond
-	// DefaultPoll is how often a sleeper looks at its context and at the
-	// liveness of the holder it waits for.
-	DefaultPoll = 10 * time.Millisecond
+	DefaultSpin = wait.DefaultSpin
+	DefaultPoll = wait.DefaultPoll
 )
 
 // Options tunes how this process waits on an object. The zero value (or
@@ -37,18 +32,12 @@ type Options struct {
 	Poll time.Duration
 }
 
-func (o *Options) spin() time.Duration {
-	if o == nil || o.Spin == 0 {
-		return DefaultSpin
+// policy is the spin and poll intervals o asks for, defaults applied.
+func (o *Options) policy() (spin, poll time.Duration) {
+	if o == nil {
+		return wait.Policy(0, 0)
 	}
-	return o.Spin
-}
-
-func (o *Options) poll() time.Duration {
-	if o == nil || o.Poll <= 0 {
-		return DefaultPoll
-	}
-	return o.Poll
+	return wait.Policy(o.Spin, o.Poll)
 }
 
 // noCopy makes go vet report copies (see sync.noCopy).
@@ -126,7 +115,8 @@ func finish(obj *shm.Object, own *shm.Segment, opts *Options) (base, error) {
 		return base{}, fmt.Errorf("%w: %v of layout version %d, this code knows %d", shm.ErrVersion, obj.Kind(), obj.Version(), objectVersion)
 	}
 	h := obj.Handle()
-	return base{obj: obj, own: own, race: race.For(h.Segment, h.Offset), spin: opts.spin(), poll: opts.poll()}, nil
+	spin, poll := opts.policy()
+	return base{obj: obj, own: own, race: race.For(h.Segment, h.Offset), spin: spin, poll: poll}, nil
 }
 
 func (b *base) close() error {

@@ -88,3 +88,27 @@ func CtxErr(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Defaults of the waiting policy of every primitive.
+const (
+	// DefaultSpin is about one futex round trip on the machines we develop
+	// on: spinning that long costs no more than sleeping and keeps a hot
+	// partner hot.
+	DefaultSpin = 10 * time.Microsecond
+	// DefaultPoll is how often a sleeper looks at its context and at the
+	// liveness of whoever it waits for.
+	DefaultPoll = 10 * time.Millisecond
+)
+
+// Policy applies the defaults to a spin and a poll given in options: a
+// zero spin means DefaultSpin (a negative one, no spinning), a poll of zero
+// or less means DefaultPoll.
+func Policy(spin, poll time.Duration) (time.Duration, time.Duration) {
+	if spin == 0 {
+		spin = DefaultSpin
+	}
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	return spin, poll
+}
