@@ -158,7 +158,7 @@ var consumer = process.MustRegister("ring-consumer", func(ctx context.Context, a
 func runProducersConsumers(t *testing.T, producers, consumers, each int, opts *ringbuf.Options) {
 	ctx := shmtest.Deadline(t, 120*time.Second)
 	shmtest.NeedProcesses(t)
-	seg := anon(t, 4<<20)
+	seg := anon(t, 1<<20+8*producers*each) // the ring and the book
 	r, err := ringbuf.New(seg, "", 64<<10, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -211,16 +211,18 @@ func runProducersConsumers(t *testing.T, producers, consumers, each int, opts *r
 		producers*each, elapsed, float64(producers*each)/elapsed.Seconds()/1e3)
 }
 
-// Message counts: 200 000 per test, which under -race takes a few seconds
-// here; RINGBUF_MESSAGES raises it.
+// Message counts: 1 000 000 per test (about 12 s under -race here);
+// RINGBUF_MESSAGES sets another count, e.g. 10000 while working on the ring.
 func messages() int {
 	if n, err := strconv.Atoi(os.Getenv("RINGBUF_MESSAGES")); err == nil && n > 0 {
 		return n
 	}
-	return 200_000
+	return 1_000_000
 }
 
 func TestOneToOne(t *testing.T)   { runProducersConsumers(t, 1, 1, messages(), nil) }
+func TestFourToOne(t *testing.T)  { runProducersConsumers(t, 4, 1, messages()/4, nil) }
+func TestOneToFour(t *testing.T)  { runProducersConsumers(t, 1, 4, messages(), nil) }
 func TestFourToFour(t *testing.T) { runProducersConsumers(t, 4, 4, messages()/4, nil) }
 
 // TestOneToOneSingle: the same through a ring made for one producer and
