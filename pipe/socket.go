@@ -343,16 +343,23 @@ func (n *NetConn) Poll(ctx context.Context) (bool, error) {
 	if n.hasPending || n.broken != nil || n.eof || n.br.Buffered() > 0 {
 		return true, nil
 	}
-	if err := wait.CtxErr(ctx); err != nil {
-		// Look without waiting: a read deadline in the past still reads
-		// what the kernel holds.
-		ctx = doneCtx
+	var err error
+	if wait.CtxErr(ctx) != nil {
+		// Look without waiting. A deadline already past fails a read
+		// before it asks the kernel, so give it a microsecond.
+		n.c.SetReadDeadline(time.Now().Add(time.Microsecond))
+		_, err = n.br.Peek(1)
+		n.c.SetReadDeadline(time.Time{})
+	} else {
+		undo := deadline(ctx, n.c.SetReadDeadline)
+		_, err = n.br.Peek(1)
+		undo()
 	}
-	undo := deadline(ctx, n.c.SetReadDeadline)
-	_, err := n.br.Peek(1)
-	undo()
 	switch {
-	case err == nil || errors.Is(err, io.EOF):
+	case err == nil:
+		return true, nil
+	case errors.Is(err, io.EOF):
+		n.eof = n.br.Buffered() == 0
 		return true, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return false, pollErr(ctx)
