@@ -48,6 +48,7 @@ type BufferTooShortError struct {
 	Size int // the message's length in bytes
 }
 
+// Error names the size the buffer needed.
 func (e *BufferTooShortError) Error() string {
 	return fmt.Sprintf("pipe: buffer too short for a message of %d bytes", e.Size)
 }

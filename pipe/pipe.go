@@ -63,6 +63,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +72,6 @@ import (
 	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/ringbuf"
 	"github.com/shmkit/shmkit/shm"
-	"io"
 )
 
 const (

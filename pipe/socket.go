@@ -99,15 +99,19 @@ func newNetConn(c net.Conn, max int) *NetConn {
 	return &NetConn{c: c, max: max, br: bufio.NewReaderSize(c, netBufSize)}
 }
 
-// LocalAddr and RemoteAddr are the socket's addresses.
-func (n *NetConn) LocalAddr() net.Addr  { return n.c.LocalAddr() }
+// LocalAddr is the socket's local address.
+func (n *NetConn) LocalAddr() net.Addr { return n.c.LocalAddr() }
+
+// RemoteAddr is the address of the socket's peer.
 func (n *NetConn) RemoteAddr() net.Addr { return n.c.RemoteAddr() }
 
 // MaxMessage is the largest message this connection sends or receives.
 func (n *NetConn) MaxMessage() int { return n.max }
 
-// Readable and Writable are true: socket connections are duplex.
+// Readable is true: socket connections are duplex.
 func (n *NetConn) Readable() bool { return true }
+
+// Writable is true: socket connections are duplex.
 func (n *NetConn) Writable() bool { return true }
 
 // Closed reports whether Close has been called.
