@@ -19,6 +19,8 @@ import (
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/pipe"
 	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/ringbuf"
+	"github.com/shmkit/shmkit/shm"
 )
 
 var sentinel = []byte("SENTINEL")
@@ -527,4 +529,52 @@ func TestWaitProcesses(t *testing.T) {
 	}
 	p1.Join(ctx)
 	p2.Join(ctx)
+}
+
+// dieMidSend sends one message, then claims room for a second in the ring
+// under its end and exits without committing it: a process killed in the
+// middle of a send.
+var dieMidSend = process.MustRegister("pipe-die-mid-send", func(ctx context.Context, w *pipe.End) error {
+	if err := w.SendBytes(ctx, []byte("one")); err != nil {
+		return err
+	}
+	obj, err := shm.OpenHandle(w.Handle(), shm.KindPipe)
+	if err != nil {
+		return err
+	}
+	off, err := obj.Payload().Uint64(0) // ring0: end 1 sends into it
+	if err != nil {
+		return err
+	}
+	h := obj.Handle()
+	h.Offset, h.Kind = off.Load(), shm.KindRing
+	r, err := ringbuf.OpenHandle(h, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := r.Claim(ctx, 10); err != nil {
+		return err
+	}
+	os.Exit(0)
+	return nil
+})
+
+// TestDieMidSend: the message before arrives, then the end of the stream;
+// the half-sent one is skipped.
+func TestDieMidSend(t *testing.T) {
+	ctx := shmtest.Deadline(t, 60*time.Second)
+	r, w, err := pipe.New(nil, "", &pipe.Options{OneWay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := start(t, ctx, dieMidSend, w)
+	w.Close()
+	if m, err := r.RecvBytes(ctx); err != nil || string(m) != "one" {
+		t.Fatalf("RecvBytes = %q, %v", m, err)
+	}
+	if m, err := r.RecvBytes(ctx); err != io.EOF {
+		t.Fatalf("RecvBytes after the writer died mid-send = %q, %v; want io.EOF", m, err)
+	}
+	p.Join(ctx)
 }

@@ -89,7 +89,13 @@ const (
 )
 
 // peerCheck is how often a call asks whether the peer's process lives.
-const peerCheck = 20 * time.Millisecond
+const peerCheck = 10 * time.Millisecond
+
+// drainStep is the least step of a receive from a shut ring (at least four
+// poll intervals): long enough for
+// the ring to find a dead producer's claim at its head (it looks after a
+// poll interval of waiting in one Take), short enough for Close.
+const drainStep = 250 * time.Millisecond
 
 // shutWait bounds how long a Close or a survivor waits for the producer
 // claim lock of a ring it shuts down (held for a moment by a live producer,
@@ -136,12 +142,13 @@ func (*noCopy) Unlock() {}
 //
 // Close by the holder ends the end for its peer: the peer's receives return
 // what was sent and then io.EOF, its sends fail with ErrPeerClosed. A holder
-// process that dies is treated the same way within about 30 ms. Messages
-// sent before are never lost while the receiving end is open; a message
-// being received when its receiver dies is delivered again to the next
-// receive (see ringbuf.Ring). After Close, methods fail with ErrClosed.
+// process that dies is treated the same way within a few tens of
+// milliseconds (it is looked for every 10 ms). Messages sent before are
+// never lost while the receiving end is open; a message being received when
+// its receiver dies is delivered again to the next receive (see
+// ringbuf.Ring); one being sent when its sender dies is skipped. After Close, methods fail with ErrClosed.
 // Close while another goroutine of this process waits in a method of the
-// same end makes that method return ErrClosed within about 20 ms.
+// same end makes that method return ErrClosed within about 10 ms.
 //
 // A goroutine that waits in an End sleeps in the kernel (futex) and holds
 // an OS thread while it does.
@@ -159,6 +166,8 @@ type End struct {
 
 	epoch     time.Time
 	lastCheck atomic.Int64 // time since epoch of the last liveness check
+
+	drain time.Duration // the step of a receive from a shut ring
 
 	given  atomic.Bool // encoded for another process: Close only detaches
 	closed atomic.Bool
@@ -328,6 +337,8 @@ func openEnd(obj *shm.Object, side int, opts *Options) (_ *End, err error) {
 	}
 	ropts := opts.Ring
 	ropts.SingleProducer, ropts.SingleConsumer = false, false
+	_, poll := wait.Policy(ropts.Spin, ropts.Poll)
+	e.drain = max(drainStep, 4*poll)
 	open := func(off uint64) (*ringbuf.Ring, error) {
 		h := obj.Handle()
 		h.Offset, h.Kind = off, shm.KindRing
@@ -428,7 +439,7 @@ func (e *End) GobDecode(data []byte) error {
 	}
 	// Move p's fields, not p, into e: the value's noCopy is only for vet,
 	// and the locks and atomics of both are still zero.
-	e.obj, e.side, e.in, e.out, e.self, e.epoch = p.obj, p.side, p.in, p.out, p.self, p.epoch
+	e.obj, e.side, e.in, e.out, e.self, e.epoch, e.drain = p.obj, p.side, p.in, p.out, p.self, p.epoch, p.drain
 	e.myOwner, e.peerOwner, e.myState, e.peerState = p.myOwner, p.peerOwner, p.myState, p.peerState
 	return nil
 }
@@ -609,15 +620,16 @@ func (e *End) next(ctx context.Context, step time.Duration) error {
 		if gone {
 			e.shutRings()
 		}
-		base := ctx
+		base, st := ctx, step
 		if e.in.IsShutdown() {
 			// Draining: what is left is there, or claimed by a producer
-			// that commits it or is found dead within a poll interval.
-			base = context.Background()
+			// that commits it or is found dead by the ring after a poll
+			// interval or two of waiting, which a step must leave it.
+			base, st = context.Background(), e.drain
 		} else if err := wait.CtxErr(ctx); err != nil {
 			return err
 		}
-		e.rstep = stepCtx{base, time.Now().Add(step)}
+		e.rstep = stepCtx{base, time.Now().Add(st)}
 		rec, err := e.in.Take(&e.rstep)
 		switch {
 		case err == nil:
