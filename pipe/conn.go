@@ -92,7 +92,8 @@ const waitStep = time.Millisecond
 // receive (a message or the end of its stream is there), and returns the
 // ready ones in the order given, like Python's
 // multiprocessing.connection.wait. A deadline that passes returns no
-// connection and a nil error; a cancelled ctx returns ctx.Err().
+// connection and a nil error; a cancelled ctx returns ctx.Err(); a
+// connection that cannot be polled (closed, say) returns its error.
 //
 // Wait polls every connection from a goroutine of its own, and a goroutine
 // that waits on a pipe end sleeps in the kernel, holding an OS thread.
@@ -113,17 +114,20 @@ func Wait(ctx context.Context, conns ...Connection) ([]Connection, error) {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, c := range conns {
+	errs := make([]error, len(conns))
+	for i, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var ok bool
+			var err error
 			if s, is := c.(stepper); is {
-				ok, _ = s.pollStep(wctx, waitStep)
+				ok, err = s.pollStep(wctx, waitStep)
 			} else {
-				ok, _ = c.Poll(wctx)
+				ok, err = c.Poll(wctx)
 			}
-			if ok {
+			if ok || err != nil && wctx.Err() == nil {
+				errs[i] = err
 				cancel()
 			}
 		}()
@@ -132,6 +136,9 @@ func Wait(ctx context.Context, conns ...Connection) ([]Connection, error) {
 	cancel()
 	if r := ready(); len(r) > 0 {
 		return r, nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return nil, pollErr(ctx)
 }

@@ -380,3 +380,14 @@ func TestNamed(t *testing.T) {
 		t.Fatal("Open of side 2 succeeded")
 	}
 }
+
+// TestWaitClosed: Wait on a closed connection reports it rather than
+// returning nothing at once.
+func TestWaitClosed(t *testing.T) {
+	a, _ := newPipe(t, nil)
+	c, _ := newPipe(t, nil)
+	c.Close()
+	if r, err := pipe.Wait(t.Context(), a, c); len(r) != 0 || !errors.Is(err, pipe.ErrClosed) {
+		t.Fatalf("Wait with a closed end = %v, %v; want ErrClosed", r, err)
+	}
+}
