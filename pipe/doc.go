@@ -41,6 +41,9 @@
 // costs the receiver nothing. The handshake and the framing are those of
 // Python 3.12's multiprocessing.connection, with SHA-256 only (see
 // DeliverChallenge), and the handshake ends before any message is decoded.
+// So a Go program and a Python 3.12 or later one connect either way and
+// exchange bytes (SendBytes, RecvBytes; Python's send_bytes, recv_bytes):
+// TestPythonInterop checks it. Send and Recv use gob, not pickle.
 //
 // # What we don't hide
 //
