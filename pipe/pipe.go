@@ -54,6 +54,12 @@ package pipe
 //   - Checking the peer's liveness on every call costs a system call per
 //     message; never checking makes a send to a dead peer succeed until
 //     the ring fills. The time-based check costs one clock read per call.
+//   - Draining a shut ring in steps of peerCheck can loop for ever: the
+//     ring looks for a dead sender's claim at its head only after a poll
+//     interval of waiting inside one Take, and a step that ends first starts
+//     the count again. A receive from a shut ring therefore waits in steps
+//     of at least four poll intervals (drainStep), ignoring its context:
+//     what is left is there, or is skipped within that time.
 //   - The pipe ends' rings are multi-producer and multi-consumer, not
 //     single: a ring is shut down by the side that does not produce into
 //     it, which needs the producer claim lock, and an end may be used by
