@@ -1,0 +1,317 @@
+package pool
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+)
+
+// chunk is a run of consecutive items of one call, sent to one worker in
+// one message.
+type chunk struct {
+	id       uint64
+	call     *call
+	index    int    // the first item's place in the call's input
+	n        int    // items
+	args     []byte // gob of []In, until submit frames it into msg
+	msg      []byte // the task message
+	attempts int    // workers that died holding it
+
+	// Set once, by whoever delivers the chunk to call.done:
+	kind    byte   // kindResult or kindFailed, when err is nil
+	payload []byte // the result message's payload
+	pid     int    // the worker that ran it
+	err     error  // a failure of the whole chunk: *WorkerError, ErrTerminated, ErrBroken
+}
+
+// fail delivers c with err. It never blocks (see the top of pool.go).
+func (c *chunk) fail(err error) {
+	c.err = err
+	c.call.done <- c
+}
+
+// call is one Map, Imap, ... in progress.
+type call struct {
+	fn   string
+	ctx  context.Context // ends when the call does: its pending chunks are dropped
+	done chan *chunk     // room for every outstanding chunk
+}
+
+// CallOption tunes one call.
+type CallOption func(*callConfig)
+
+type callConfig struct {
+	chunk, window int
+}
+
+// ChunkSize sets the number of items sent to a worker at once (Python's
+// chunksize); it overrides Options.ChunkSize. Bigger chunks make tiny tasks
+// cheap; smaller ones spread uneven work better, and lose less when a worker
+// dies.
+func ChunkSize(n int) CallOption { return func(c *callConfig) { c.chunk = n } }
+
+// Window bounds the chunks a streaming call has sent to the workers and not
+// yet yielded (its backpressure); it overrides Options.Window.
+func Window(n int) CallOption { return func(c *callConfig) { c.window = n } }
+
+func (p *Pool) config(opts []CallOption) callConfig {
+	c := callConfig{chunk: p.opts.ChunkSize, window: p.opts.Window}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Map runs f on every item of in in the pool's workers and returns the
+// results in the order of in, like Python's Pool.map. The first error
+// (a *TaskError, a *WorkerError, an encoding error, ctx's) fails the call;
+// the chunks not yet sent are dropped, and the results of those running are
+// discarded when they come. The default chunk size is Python's,
+// ⌈len(in)/(4·workers)⌉.
+func Map[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in []In, opts ...CallOption) ([]Out, error) {
+	if err := p.beginCall(); err != nil {
+		return nil, err
+	}
+	defer p.endCall()
+	return mapBegun(ctx, p, f, in, p.config(opts))
+}
+
+func mapBegun[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in []In, cfg callConfig) ([]Out, error) {
+	size := cfg.chunk
+	if size == 0 {
+		size = max(1, (len(in)+4*p.n-1)/(4*p.n))
+	}
+	out := make([]Out, len(in))
+	var first error
+	err := run(ctx, p, f, slices.Values(in), size, (len(in)+size-1)/size+1, false, func(i int, v Out, err error) bool {
+		if err != nil {
+			first = err
+			return false
+		}
+		out[i] = v
+		return true
+	})
+	if first == nil {
+		first = err
+	}
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// Starmap is Map for functions of two arguments (Register2), like Python's
+// Pool.starmap.
+func Starmap[A, B, Out any](ctx context.Context, p *Pool, f *Func[Args2[A, B], Out], in []Args2[A, B], opts ...CallOption) ([]Out, error) {
+	return Map(ctx, p, f, in, opts...)
+}
+
+// Apply runs f(in) in a worker and returns its result, like Python's
+// Pool.apply.
+func Apply[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in In) (Out, error) {
+	out, err := Map(ctx, p, f, []In{in}, ChunkSize(1))
+	if err != nil {
+		var zero Out
+		return zero, err
+	}
+	return out[0], nil
+}
+
+// Imap runs f on the items of in in the pool's workers and yields the
+// results in the order of in, like Python's Pool.imap, except that in is
+// read lazily: at most the call's window of chunks is sent and not yet
+// yielded (backpressure), so in may be endless. A task's error is yielded
+// at its place and the iteration goes on; an error that ends the call
+// (ctx's, ErrTerminated, ErrBroken, an item that cannot be encoded) is
+// yielded once, last. The default chunk size is 1, as in Python. Breaking
+// out of the loop ends the call.
+func Imap[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Seq[In], opts ...CallOption) iter.Seq2[Out, error] {
+	return imap(ctx, p, f, in, true, opts)
+}
+
+// ImapUnordered is Imap yielding results as they complete, like Python's
+// Pool.imap_unordered. Results of one chunk come in the order of in.
+func ImapUnordered[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Seq[In], opts ...CallOption) iter.Seq2[Out, error] {
+	return imap(ctx, p, f, in, false, opts)
+}
+
+func imap[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Seq[In], ordered bool, opts []CallOption) iter.Seq2[Out, error] {
+	return func(yield func(Out, error) bool) {
+		var zero Out
+		if err := p.beginCall(); err != nil {
+			yield(zero, err)
+			return
+		}
+		defer p.endCall()
+		cfg := p.config(opts)
+		err := run(ctx, p, f, in, max(cfg.chunk, 1), max(cfg.window, 1), ordered, func(_ int, v Out, err error) bool {
+			return yield(v, err)
+		})
+		if err != nil {
+			yield(zero, err)
+		}
+	}
+}
+
+// run sends the items of in to the workers in chunks of size, with at most
+// window chunks sent and not yet emitted, and emits every item's result
+// (in the order of in when ordered). It returns nil when every item has
+// been emitted or emit returned false, and the error that ended the call
+// otherwise.
+func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Seq[In], size, window int, ordered bool, emit func(i int, v Out, err error) bool) error {
+	if f == nil || f.name == "" {
+		return fmt.Errorf("%w: nil Func", ErrNotRegistered)
+	}
+	if _, ok := lookupFunc(f.name); !ok {
+		return fmt.Errorf("%w: %q", ErrNotRegistered, f.name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // drops the chunks still pending
+	c := &call{fn: f.name, ctx: ctx, done: make(chan *chunk, window)}
+	var (
+		outstanding int // sent, not yet received from done
+		next        int // ordered: the next index to emit
+		held        = make(map[int]*chunk)
+		fatal       error
+		stop        bool
+	)
+	maxArgs := p.results.MaxMessage() - taskHeader - len(f.name)
+
+	// handle emits what ch makes ready; false ends the call.
+	handle := func(ch *chunk) bool {
+		if !ordered {
+			return emitChunk(p, ch, emit, &fatal)
+		}
+		held[ch.index] = ch
+		for {
+			h, ok := held[next]
+			if !ok {
+				return true
+			}
+			delete(held, next)
+			if !emitChunk(p, h, emit, &fatal) {
+				return false
+			}
+			next += h.n
+		}
+	}
+	receive := func() bool {
+		select {
+		case ch := <-c.done:
+			outstanding--
+			return handle(ch)
+		case <-ctx.Done():
+			fatal = ctx.Err()
+			return false
+		}
+	}
+	// send encodes items (splitting them while they are too large for a
+	// message) and submits them, waiting for room in the window.
+	var send func(items []In, index int) bool
+	send = func(items []In, index int) bool {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(items); err != nil {
+			fatal = fmt.Errorf("pool: %s[%d]: argument: %w: %v", f.name, index, ErrEncode, err)
+			return false
+		}
+		if buf.Len() > maxArgs {
+			if len(items) == 1 {
+				fatal = fmt.Errorf("pool: %s[%d]: argument of %d bytes: %w (the queues hold %d)", f.name, index, buf.Len(), ErrTooLarge, maxArgs)
+				return false
+			}
+			h := len(items) / 2
+			return send(items[:h], index) && send(items[h:], index+h)
+		}
+		for outstanding+len(held) >= window {
+			if !receive() {
+				return false
+			}
+		}
+		if err := p.submit(&chunk{call: c, index: index, n: len(items), args: buf.Bytes()}); err != nil {
+			fatal = err
+			return false
+		}
+		outstanding++
+		return true
+	}
+
+	items := make([]In, 0, size)
+	index := 0
+	for x := range in {
+		items = append(items, x)
+		if len(items) == size {
+			if !send(items, index) {
+				stop = true
+				break
+			}
+			index += len(items)
+			items = items[:0]
+		}
+	}
+	if !stop && len(items) > 0 {
+		stop = !send(items, index)
+	}
+	for !stop && (outstanding > 0 || len(held) > 0) {
+		stop = !receive()
+	}
+	return fatal
+}
+
+// emitChunk emits the results of one chunk; false ends the call (emit
+// returned false, or the chunk's failure ends the call, in *fatal).
+func emitChunk[Out any](p *Pool, ch *chunk, emit func(int, Out, error) bool, fatal *error) bool {
+	var zero Out
+	fail := func(err error) bool {
+		for i := range ch.n {
+			if !emit(ch.index+i, zero, err) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case ch.err != nil:
+		var we *WorkerError
+		if errors.As(ch.err, &we) {
+			return fail(ch.err)
+		}
+		*fatal = ch.err
+		return false
+	case ch.kind == kindFailed:
+		te := &TaskError{Func: ch.call.fn, Index: ch.index, Pid: ch.pid}
+		if len(ch.payload) > 0 {
+			if code := int(ch.payload[0]); code < len(failSentinels) {
+				te.Err = failSentinels[code]
+			}
+			te.Message = string(ch.payload[1:])
+		}
+		return fail(te)
+	}
+	var res wireResult[Out]
+	if err := gob.NewDecoder(bytes.NewReader(ch.payload)).Decode(&res); err != nil || len(res.Vals) != ch.n {
+		if err == nil {
+			err = fmt.Errorf("%d results for %d items", len(res.Vals), ch.n)
+		}
+		return fail(&TaskError{Func: ch.call.fn, Index: ch.index, Pid: ch.pid, Message: "decoding results: " + err.Error(), Err: ErrEncode})
+	}
+	errs := make(map[int]*TaskError, len(res.Errs))
+	for _, e := range res.Errs {
+		if e.I >= 0 && e.I < ch.n {
+			errs[e.I] = &TaskError{Func: ch.call.fn, Index: ch.index + e.I, Pid: ch.pid, Message: e.Msg, Panic: e.Panic, Stack: e.Stack}
+		}
+	}
+	for i, v := range res.Vals {
+		var err error
+		if e := errs[i]; e != nil {
+			err = e
+		}
+		if !emit(ch.index+i, v, err) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,103 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/ringbuf"
+)
+
+// workerArg is what a worker process is started with: its own task queue,
+// the pool's result queue (both arrive opened), and its instructions.
+type workerArg struct {
+	ID       uint64
+	Tasks    *ringbuf.Queue[[]byte]
+	Results  *ringbuf.Queue[[]byte]
+	MaxTasks int
+	Init     string
+	InitArg  []byte
+}
+
+// Codes of a kindFailed payload's first byte: which sentinel the chunk's
+// failure wraps.
+const (
+	failOther byte = iota
+	failEncode
+	failTooLarge
+	failNotRegistered
+)
+
+var failSentinels = [...]error{failOther: nil, failEncode: ErrEncode, failTooLarge: ErrTooLarge, failNotRegistered: ErrNotRegistered}
+
+func failCode(err error) byte {
+	for code, s := range failSentinels {
+		if s != nil && errors.Is(err, s) {
+			return byte(code)
+		}
+	}
+	return failOther
+}
+
+// workerFunc is the worker process: it runs the initializer, then chunks
+// from its task queue until the queue is shut down (Close) or it has run
+// MaxTasks of them, putting each chunk's result on the result queue.
+var workerFunc = process.MustRegister("shmkit/pool.worker", runWorker)
+
+func runWorker(ctx context.Context, a workerArg) error {
+	if a.Tasks == nil || a.Results == nil {
+		return errors.New("pool worker: missing queues")
+	}
+	defer a.Tasks.Close()
+	defer a.Results.Close()
+	if a.Init != "" {
+		err := fmt.Errorf("%w: initializer %q", ErrNotRegistered, a.Init)
+		if fn, ok := lookupInit(a.Init); ok {
+			err = fn(ctx, a.InitArg)
+		}
+		if err != nil {
+			msg := appendResult(nil, kindInitFailed, a.ID, 0, []byte(err.Error()))
+			if perr := a.Results.Put(ctx, msg); perr != nil {
+				return errors.Join(err, perr)
+			}
+			return fmt.Errorf("initializer %q: %w", a.Init, err)
+		}
+	}
+	var out []byte
+	for done := 0; a.MaxTasks <= 0 || done < a.MaxTasks; done++ {
+		msg, err := a.Tasks.Get(ctx)
+		if errors.Is(err, ringbuf.ErrShutdown) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		chunk, name, args, err := parseTask(msg)
+		if err != nil {
+			return err // the pool fails the chunk when it sees this worker die
+		}
+		payload, err := runChunk(ctx, name, args)
+		out = out[:0]
+		if err == nil && resultHeader+len(payload) > a.Results.MaxMessage() {
+			err = fmt.Errorf("%w: results of %s take %d bytes, the result queue holds %d", ErrTooLarge, name, len(payload), a.Results.MaxMessage()-resultHeader)
+		}
+		if err != nil {
+			out = appendResult(out, kindFailed, a.ID, chunk, append([]byte{failCode(err)}, err.Error()...))
+		} else {
+			out = appendResult(out, kindResult, a.ID, chunk, payload)
+		}
+		if err := a.Results.Put(ctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runChunk(ctx context.Context, name string, args []byte) ([]byte, error) {
+	r, ok := lookupFunc(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q in the worker", ErrNotRegistered, name)
+	}
+	return r(ctx, args)
+}
