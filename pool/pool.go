@@ -15,7 +15,7 @@ package pool
 //
 // Each worker has a feeder goroutine, which moves chunks from pending to the
 // worker's own task queue while the worker holds fewer than perWorker of
-// them (one running, one waiting, so the worker never idles), and a watcher
+// them, and a watcher
 // goroutine, which waits for the process to exit, marks the worker dead,
 // and puts a kindDied notice on the result queue. Since a ring delivers
 // records in claim order, the reader sees every result the worker committed
@@ -31,6 +31,13 @@ package pool
 // so the reader never blocks on a caller; a call that ends early (error,
 // cancellation, break) drops its pending chunks and lets the others land
 // in the channel unread.
+//
+// perWorker is 1: a worker gets its next chunk only once its result is
+// read. Sending a second one ahead would save the worker a round trip
+// between chunks, but the second would then wait behind a long task while
+// another worker idles (ImapUnordered would no longer yield in completion
+// order), and a dead worker would take two chunks down with it. Chunks make
+// the round trip cheap.
 //
 // Simpler designs that would be wrong: one task queue shared by the
 // workers (the parent could not know which chunks a dead worker held, and a
@@ -53,7 +60,7 @@ import (
 )
 
 const (
-	perWorker            = 2       // chunks a worker holds at most: one running, one waiting
+	perWorker            = 1       // chunks a worker holds at most (see the top of this file)
 	DefaultQueueCapacity = 1 << 22 // see Options.QueueCapacity
 )
 
