@@ -433,7 +433,6 @@ func TestWorkerExits(t *testing.T) {
 	}
 }
 
-
 // Cancelling a call's context ends the call promptly; the pool goes on.
 func TestCancel(t *testing.T) {
 	ctx := shmtest.Deadline(t, 60*time.Second)
