@@ -226,16 +226,18 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 			h := len(items) / 2
 			return send(items[:h], index) && send(items[h:], index+h)
 		}
-		for outstanding+len(held) >= window {
-			if !receive() {
-				return false
-			}
-		}
 		if err := p.submit(&chunk{call: c, index: index, n: len(items), args: buf.Bytes()}); err != nil {
 			fatal = err
 			return false
 		}
 		outstanding++
+		// Wait for room now, before reading more of the input, so that
+		// the input is read no further than the window needs.
+		for outstanding+len(held) >= window {
+			if !receive() {
+				return false
+			}
+		}
 		return true
 	}
 
