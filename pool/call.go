@@ -1,9 +1,7 @@
 package pool
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"iter"
@@ -179,7 +177,9 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 		fatal       error
 		stop        bool
 	)
-	maxArgs := p.results.MaxMessage() - taskHeader - len(f.name)
+	p.mu.Lock()
+	maxArgs := p.maxTask - taskHeader - len(f.name)
+	p.mu.Unlock()
 
 	// handle emits what ch makes ready; false ends the call.
 	handle := func(ch *chunk) bool {
@@ -213,20 +213,16 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 	// message) and submits them, waiting for room in the window.
 	var send func(items []In, index int) bool
 	send = func(items []In, index int) bool {
-		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(items); err != nil {
+		args, err := appendSlice(nil, items)
+		if err != nil {
 			fatal = fmt.Errorf("pool: %s[%d]: argument: %w: %v", f.name, index, ErrEncode, err)
 			return false
 		}
-		if buf.Len() > maxArgs {
-			if len(items) == 1 {
-				fatal = fmt.Errorf("pool: %s[%d]: argument of %d bytes: %w (the queues hold %d)", f.name, index, buf.Len(), ErrTooLarge, maxArgs)
-				return false
-			}
+		if len(args) > maxArgs && len(items) > 1 {
 			h := len(items) / 2
 			return send(items[:h], index) && send(items[h:], index+h)
 		}
-		if err := p.submit(&chunk{call: c, index: index, n: len(items), args: buf.Bytes()}); err != nil {
+		if err := p.submit(&chunk{call: c, index: index, n: len(items), args: args}); err != nil {
 			fatal = err
 			return false
 		}
@@ -293,20 +289,20 @@ func emitChunk[Out any](p *Pool, ch *chunk, emit func(int, Out, error) bool, fat
 		}
 		return fail(te)
 	}
-	var res wireResult[Out]
-	if err := gob.NewDecoder(bytes.NewReader(ch.payload)).Decode(&res); err != nil || len(res.Vals) != ch.n {
-		if err == nil {
-			err = fmt.Errorf("%d results for %d items", len(res.Vals), ch.n)
-		}
+	vals, wireErrs, err := decodeResultPayload[Out](ch.payload)
+	if err == nil && len(vals) != ch.n {
+		err = fmt.Errorf("%d results for %d items", len(vals), ch.n)
+	}
+	if err != nil {
 		return fail(&TaskError{Func: ch.call.fn, Index: ch.index, Pid: ch.pid, Message: "decoding results: " + err.Error(), Err: ErrEncode})
 	}
-	errs := make(map[int]*TaskError, len(res.Errs))
-	for _, e := range res.Errs {
+	errs := make(map[int]*TaskError, len(wireErrs))
+	for _, e := range wireErrs {
 		if e.I >= 0 && e.I < ch.n {
 			errs[e.I] = &TaskError{Func: ch.call.fn, Index: ch.index + e.I, Pid: ch.pid, Message: e.Msg, Panic: e.Panic, Stack: e.Stack}
 		}
 	}
-	for i, v := range res.Vals {
+	for i, v := range vals {
 		var err error
 		if e := errs[i]; e != nil {
 			err = e

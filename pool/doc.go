@@ -64,8 +64,8 @@
 //   - A chunk is the unit of failure: when a worker dies, every item of the
 //     chunks it held fails (or is retried), whether or not it had run, and
 //     a retried task may have run twice.
-//   - One argument, or one chunk's results, must fit in half of a queue's
-//     ring (Options.QueueCapacity); larger ones fail with ErrTooLarge.
+//   - A message larger than half a queue's ring (Options.QueueCapacity)
+//     travels in pieces, and is put back together in memory.
 //   - In and Out go through encoding/gob: types it cannot encode
 //     (functions, channels, struct{}, unregistered types in interfaces,
 //     nil pointers inside slices) fail at the caller.

@@ -27,9 +27,6 @@ var (
 	// ErrEncode: an argument or a result could not be encoded or decoded
 	// (Python's MaybeEncodingError).
 	ErrEncode = errors.New("pool: cannot encode")
-	// ErrTooLarge: one argument, or one chunk's results, do not fit in a
-	// message of the pool's queues (see Options.QueueCapacity).
-	ErrTooLarge = errors.New("pool: message too large")
 	// ErrNotReady: Result.Successful was asked before the result was
 	// ready (Python raises ValueError).
 	ErrNotReady = errors.New("pool: result not ready")
@@ -45,7 +42,7 @@ type TaskError struct {
 	Message string // the error's text, or the panic value printed
 	Panic   bool   // the task panicked
 	Stack   string // the panicking goroutine's stack, when Panic
-	Err     error  // ErrEncode, ErrTooLarge or ErrNotRegistered when the chunk failed as a whole in the worker, else nil
+	Err     error  // ErrEncode or ErrNotRegistered when the chunk failed as a whole in the worker, else nil
 }
 
 func (e *TaskError) Error() string {

@@ -3,6 +3,7 @@ package pool
 import (
 	"bytes"
 	"encoding/gob"
+	"slices"
 	"testing"
 )
 
@@ -49,13 +50,13 @@ func FuzzParseResult(f *testing.F) {
 // A chunk's result payload, as the caller decodes it: any bytes give
 // exactly one result or error per item of the chunk, never a panic.
 func FuzzChunkResult(f *testing.F) {
-	var ok bytes.Buffer
-	gob.NewEncoder(&ok).Encode(&wireResult[int]{Vals: []int{1, 4, 9}, Errs: []wireErr{{I: 1, Msg: "bad"}}})
-	f.Add(byte(kindResult), uint8(3), ok.Bytes())
-	var wrongLen bytes.Buffer
-	gob.NewEncoder(&wrongLen).Encode(&wireResult[int]{Vals: []int{1}, Errs: []wireErr{{I: -5}, {I: 99}}})
-	f.Add(byte(kindResult), uint8(2), wrongLen.Bytes())
-	f.Add(byte(kindFailed), uint8(2), append([]byte{failTooLarge}, "too large"...))
+	ok, _ := appendResultPayload(nil, []int{1, 4, 9}, []wireErr{{I: 1, Msg: "bad"}})
+	f.Add(byte(kindResult), uint8(3), ok)
+	wrongLen, _ := appendResultPayload(nil, []int{1}, []wireErr{{I: -5}, {I: 99}})
+	f.Add(byte(kindResult), uint8(2), wrongLen)
+	noErrs, _ := appendResultPayload(nil, []int{1, 2}, nil)
+	f.Add(byte(kindResult), uint8(2), noErrs)
+	f.Add(byte(kindFailed), uint8(2), append([]byte{failNotRegistered}, "not here"...))
 	f.Add(byte(kindFailed), uint8(1), []byte{200})
 	f.Add(byte(kindFailed), uint8(1), []byte{})
 	f.Fuzz(func(t *testing.T, kind byte, n uint8, payload []byte) {
@@ -79,6 +80,103 @@ func FuzzChunkResult(f *testing.F) {
 			if i != 10+j {
 				t.Fatalf("emitChunk emitted index %d as result %d", i, j)
 			}
+		}
+	})
+}
+
+// Slice payloads: any bytes decode to a slice or an error, never a panic;
+// what appendSlice makes decodes to the same slice.
+func FuzzSlice(f *testing.F) {
+	raw, _ := appendSlice(nil, []int{1, -2, 3})
+	f.Add(raw, false)
+	viaGob, _ := appendSlice(nil, []string{"a", "b"})
+	f.Add(viaGob, true)
+	f.Add([]byte{sliceRaw, 1, 2, 3}, false)
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, b []byte, strings bool) {
+		if strings {
+			var s []string
+			if decodeSlice(b, &s) == nil {
+				again, err := appendSlice(nil, s)
+				var s2 []string
+				if err != nil || decodeSlice(again, &s2) != nil || !slices.Equal(s, s2) {
+					t.Fatalf("%q does not round-trip: %v", s, err)
+				}
+			}
+			return
+		}
+		var s []int
+		if decodeSlice(b, &s) == nil {
+			again, err := appendSlice(nil, s)
+			var s2 []int
+			if err != nil || decodeSlice(again, &s2) != nil || !slices.Equal(s, s2) {
+				t.Fatalf("%v does not round-trip: %v", s, err)
+			}
+		}
+	})
+}
+
+// Every raw element type round-trips.
+func TestSliceRoundTrip(t *testing.T) {
+	roundTrip(t, []int{0, -1, 1 << 62})
+	roundTrip(t, []int64{-5, 7})
+	roundTrip(t, []uint{0, 1<<64 - 1})
+	roundTrip(t, []uint64{3})
+	roundTrip(t, []int32{-1 << 31, 1})
+	roundTrip(t, []uint32{1<<32 - 1})
+	roundTrip(t, []float64{1.5, -0.25})
+	roundTrip(t, []float32{2.5})
+	roundTrip(t, []bool{true, false, true})
+	roundTrip(t, []string{"x", ""})
+	roundTrip(t, []struct{ A, B int }{{1, 2}})
+	roundTrip(t, []int{})
+}
+
+func roundTrip[T comparable](t *testing.T, s []T) {
+	t.Helper()
+	b, err := appendSlice(nil, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []T
+	if err := decodeSlice(b, &got); err != nil || !slices.Equal(got, s) {
+		t.Errorf("%T %v came back as %v, %v", s, s, got, err)
+	}
+}
+
+// Fragments: any sequence of records gives whole messages or errors, never
+// a panic; a message cut by putMessage's framing comes back whole.
+func FuzzAssembler(f *testing.F) {
+	f.Add([]byte("hello, world"), uint8(5), []byte{kindFragment, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 'x'})
+	f.Add([]byte{}, uint8(1), []byte{kindFragment})
+	f.Fuzz(func(t *testing.T, msg []byte, piece uint8, junk []byte) {
+		var a assembler
+		a.add(junk) // whatever it does, it must not panic
+		a.drop(0)
+		p := int(piece)%32 + 1
+		var got []byte
+		done := false
+		for off := 0; off < len(msg) || off == 0; off += p {
+			end := min(off+p, len(msg))
+			rec := make([]byte, fragHeader)
+			rec[0] = kindFragment
+			if end == len(msg) {
+				rec[1] = 1
+			}
+			rec = append(rec, msg[off:end]...)
+			m, ok, err := a.add(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				got, done = m, true
+			}
+			if end == len(msg) {
+				break
+			}
+		}
+		if !done || !bytes.Equal(got, msg) {
+			t.Fatalf("fragments of %q came back as %q (%v)", msg, got, done)
 		}
 	})
 }

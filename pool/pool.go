@@ -61,7 +61,7 @@ import (
 
 const (
 	perWorker            = 1       // chunks a worker holds at most (see the top of this file)
-	DefaultQueueCapacity = 1 << 22 // see Options.QueueCapacity
+	DefaultQueueCapacity = 1 << 20 // see Options.QueueCapacity
 )
 
 // Options configures a pool. The zero value (or nil) means the defaults.
@@ -86,10 +86,13 @@ type Options struct {
 	// again on another worker before its items fail with a *WorkerError.
 	// Zero means none: the items fail at once. Negative is an error.
 	Retries int
-	// QueueCapacity is the size in bytes of each queue's ring (a power of
-	// two): one task queue per worker and the result queue. A message (a
-	// chunk's arguments, or its results) takes at most half of it. Zero
-	// means DefaultQueueCapacity.
+	// QueueCapacity is the size in bytes of the result queue's ring (a
+	// power of two, at least 256 KiB); each worker's task queue gets a
+	// quarter of it. A chunk whose arguments take more than half a task
+	// queue is split; a message larger than half a queue (one big
+	// argument, a chunk's results) travels in pieces. Zero means
+	// DefaultQueueCapacity. The queues are zeroed when made: bigger ones
+	// cost start-up time.
 	QueueCapacity int
 	// Stdout and Stderr receive the workers' output; nil means this
 	// process's own.
@@ -126,6 +129,7 @@ type Pool struct {
 	ctx     context.Context // ends with Terminate: kills every worker
 	cancel  context.CancelFunc
 	results *ringbuf.Queue[[]byte]
+	maxTask int            // the largest message of a task queue
 	bg      sync.WaitGroup // reader, feeders, watchers, starters
 
 	mu         sync.Mutex
@@ -188,6 +192,9 @@ func New(ctx context.Context, n int, opts *Options) (_ *Pool, err error) {
 	if o.QueueCapacity == 0 {
 		o.QueueCapacity = DefaultQueueCapacity
 	}
+	if o.QueueCapacity < 1<<18 || o.QueueCapacity&(o.QueueCapacity-1) != 0 {
+		return nil, fmt.Errorf("pool: QueueCapacity %d: must be a power of two of at least 256 KiB", o.QueueCapacity)
+	}
 	if o.Window == 0 {
 		o.Window = 4 * n
 	}
@@ -245,11 +252,12 @@ func (p *Pool) Size() int { return p.n }
 // startWorker starts one worker with a fresh task queue and its feeder and
 // watcher.
 func (p *Pool) startWorker() error {
-	tasks, err := ringbuf.NewQueue[[]byte](nil, "", &ringbuf.QueueOptions[[]byte]{Capacity: p.opts.QueueCapacity})
+	tasks, err := ringbuf.NewQueue[[]byte](nil, "", &ringbuf.QueueOptions[[]byte]{Capacity: p.opts.QueueCapacity / 4})
 	if err != nil {
 		return fmt.Errorf("task queue: %w", err)
 	}
 	p.mu.Lock()
+	p.maxTask = tasks.MaxMessage()
 	p.nextWorker++
 	id := p.nextWorker
 	p.mu.Unlock()
@@ -303,7 +311,7 @@ func (p *Pool) feed(w *worker) {
 		w.inflight[c.id] = c
 		w.sent++
 		p.mu.Unlock()
-		if err := w.tasks.Put(w.ctx, c.msg); err != nil {
+		if err := putMessage(w.ctx, w.tasks, 0, c.msg); err != nil {
 			if w.ctx.Err() != nil {
 				return // w is dead, or the pool terminated: they handle c
 			}
@@ -343,14 +351,23 @@ func (p *Pool) watch(w *worker) {
 // notices to died. It returns when the result queue is shut down.
 func (p *Pool) read() {
 	defer p.bg.Done()
+	var frags assembler
 	for {
-		msg, err := p.results.Get(context.Background())
+		rec, err := p.results.Get(context.Background())
 		if errors.Is(err, ringbuf.ErrShutdown) || errors.Is(err, ringbuf.ErrClosed) {
 			return
 		}
 		if err != nil {
 			p.breakPool(fmt.Errorf("%w: result queue: %w", ErrBroken, err))
 			return
+		}
+		msg, ok, err := frags.add(rec)
+		if err != nil {
+			p.breakPool(fmt.Errorf("%w: %w", ErrBroken, err))
+			continue
+		}
+		if !ok {
+			continue
 		}
 		kind, wid, cid, payload, err := parseResult(msg)
 		if err != nil {
@@ -361,6 +378,7 @@ func (p *Pool) read() {
 		case kindResult, kindFailed:
 			p.complete(wid, cid, kind, payload)
 		case kindDied:
+			frags.drop(wid)
 			p.died(wid)
 		case kindInitFailed:
 			pid := 0

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,17 @@ var (
 	})
 	anyArg = pool.MustRegister("test-any", func(ctx context.Context, x any) (int, error) {
 		return 1, nil
+	})
+	// bigString returns n bytes; byteSum adds up its argument's bytes.
+	bigString = pool.MustRegister("test-big-string", func(ctx context.Context, n int) (string, error) {
+		return strings.Repeat("y", n), nil
+	})
+	byteSum = pool.MustRegister("test-byte-sum", func(ctx context.Context, b []byte) (int, error) {
+		s := 0
+		for _, c := range b {
+			s += int(c)
+		}
+		return s, nil
 	})
 
 	initialized string
@@ -329,9 +341,33 @@ func sameSet(a, b []int) bool {
 	return slices.Equal(a, b)
 }
 
+// Arguments and results larger than the queues travel in pieces.
+func TestLargeMessages(t *testing.T) {
+	ctx := shmtest.Deadline(t, 60*time.Second)
+	p := newPool(t, 2, &pool.Options{QueueCapacity: 1 << 18}) // messages of 32 KiB and 128 KiB
+	got, err := pool.Map(ctx, p, bigString, []int{3 << 20, 10, 1 << 20}, pool.ChunkSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []int{3 << 20, 10, 1 << 20} {
+		if len(got[i]) != n || strings.Count(got[i], "y") != n {
+			t.Errorf("result %d has %d bytes, want %d", i, len(got[i]), n)
+		}
+	}
+	arg := make([]byte, 2<<20)
+	want := 0
+	for i := range arg {
+		arg[i] = byte(i)
+		want += int(byte(i))
+	}
+	if s, err := pool.Apply(ctx, p, byteSum, arg); s != want || err != nil {
+		t.Errorf("Apply(byteSum, 2 MiB) = %v, %v; want %v", s, err, want)
+	}
+}
+
 func TestEncodingErrors(t *testing.T) {
 	ctx := shmtest.Deadline(t, 60*time.Second)
-	p := newPool(t, 1, &pool.Options{QueueCapacity: 1 << 16})
+	p := newPool(t, 1, &pool.Options{QueueCapacity: 1 << 18})
 	type secret struct{ X int }
 	if _, err := pool.Apply(ctx, p, anyArg, any(secret{1})); !errors.Is(err, pool.ErrEncode) {
 		t.Errorf("Apply with an unregistered type in an interface = %v, want ErrEncode", err)
@@ -341,9 +377,9 @@ func TestEncodingErrors(t *testing.T) {
 	if !errors.Is(err, pool.ErrEncode) || !errors.As(err, &te) {
 		t.Errorf("Apply returning a func = %v, want a TaskError wrapping ErrEncode", err)
 	}
-	big := make([]int, 1<<15)
+	big := make([]int, 1<<15) // 256 KiB of arguments, in task queues of 64 KiB
 	for i := range big {
-		big[i] = 1 << 40
+		big[i] = 1 << 30
 	}
 	if _, err := pool.Map(ctx, p, square, big); err != nil {
 		t.Errorf("Map of %d items in a small queue (chunks split): %v", len(big), err)

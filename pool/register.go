@@ -69,12 +69,12 @@ func (i *Initializer[A]) With(arg A) Init {
 	return Init{name: i.name, arg: buf.Bytes()}
 }
 
-// runner runs one chunk in a worker: args is the gob encoding of []In; the
-// result is the gob encoding of a wireResult[Out]. A chunk-level failure
+// runner runs one chunk in a worker: args is the slice payload of a []In;
+// the result is a result payload (see codec.go). A chunk-level failure
 // (the arguments do not decode, the results do not encode) is an error.
 type runner func(ctx context.Context, args []byte) ([]byte, error)
 
-// wireResult is what a worker sends back for a chunk: one value per input
+// wireResult is what a worker computes for a chunk: one value per input
 // (the zero value where the task failed) and the failures.
 type wireResult[Out any] struct {
 	Vals []Out
@@ -137,40 +137,42 @@ func Register[In, Out any](name string, fn func(ctx context.Context, in In) (Out
 	}
 	registry.funcs[name] = func(ctx context.Context, args []byte) ([]byte, error) {
 		var in []In
-		if err := gob.NewDecoder(bytes.NewReader(args)).Decode(&in); err != nil {
-			return nil, fmt.Errorf("%w: decode %T: %v", ErrEncode, in, err)
+		if err := decodeSlice(args, &in); err != nil {
+			return nil, fmt.Errorf("%w: decode []%T: %v", ErrEncode, *new(In), err)
 		}
 		res := wireResult[Out]{Vals: make([]Out, len(in))}
-		for i, x := range in {
-			v, werr := protect(ctx, fn, x)
-			if werr != nil {
-				werr.I = i
-				res.Errs = append(res.Errs, *werr)
-				continue
-			}
-			res.Vals[i] = v
+		for i := 0; i < len(in); {
+			i = runFrom(ctx, fn, in, i, &res)
 		}
-		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(&res); err != nil {
+		out, err := appendResultPayload(nil, res.Vals, res.Errs)
+		if err != nil {
 			return nil, fmt.Errorf("%w: result of %s: %v", ErrEncode, name, err)
 		}
-		return buf.Bytes(), nil
+		return out, nil
 	}
 	return &Func[In, Out]{name: name}, nil
 }
 
-// protect runs fn(ctx, x), turning an error or a panic into a wireErr.
-func protect[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), x In) (v Out, werr *wireErr) {
+// runFrom runs fn on in[i:], storing results and errors in res, until it
+// has run them all or one panics: then it records the panic and returns the
+// index after it. (One deferred recover per run of items, not per item: it
+// costs more than a tiny task.)
+func runFrom[In, Out any](ctx context.Context, fn func(context.Context, In) (Out, error), in []In, i int, res *wireResult[Out]) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
-			werr = &wireErr{Msg: fmt.Sprint(r), Panic: true, Stack: string(debug.Stack())}
+			res.Errs = append(res.Errs, wireErr{I: i, Msg: fmt.Sprint(r), Panic: true, Stack: string(debug.Stack())})
+			next = i + 1
 		}
 	}()
-	v, err := fn(ctx, x)
-	if err != nil {
-		return v, &wireErr{Msg: err.Error()}
+	for ; i < len(in); i++ {
+		v, err := fn(ctx, in[i])
+		if err != nil {
+			res.Errs = append(res.Errs, wireErr{I: i, Msg: err.Error()})
+			continue
+		}
+		res.Vals[i] = v
 	}
-	return v, nil
+	return i
 }
 
 // MustRegister is Register for package-level variables: it panics where

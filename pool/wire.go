@@ -31,9 +31,12 @@ package pool
 // lost only when its result can no longer come.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/shmkit/shmkit/ringbuf"
 )
 
 const (
@@ -102,3 +105,81 @@ func parseResult(b []byte) (kind byte, worker, chunk uint64, payload []byte, err
 	}
 	return kind, binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:]), b[resultHeader:], nil
 }
+
+// A message larger than a queue's records travels as fragments, in order
+// (one producer's records come out of a ring in its order):
+//
+//	0   kindFragment  u8   0xff
+//	1   last          u8   1 on the message's last fragment, else 0
+//	2   zero          6 bytes
+//	8   from          u64  the producer: a worker's id on the result queue,
+//	                       0 on a task queue (it has one producer)
+//	16  piece         the next bytes of the message
+//
+// The receiver keeps the pieces per producer until the last one, then
+// reads the whole as a message. The pieces of a worker that dies are
+// dropped with it.
+const (
+	kindFragment = 0xff
+	fragHeader   = 16
+)
+
+// putMessage puts msg on q, in fragments if it is larger than a record of q.
+func putMessage(ctx context.Context, q *ringbuf.Queue[[]byte], from uint64, msg []byte) error {
+	limit := q.MaxMessage()
+	if len(msg) <= limit {
+		return q.Put(ctx, msg)
+	}
+	piece := limit - fragHeader
+	rec := make([]byte, 0, limit)
+	for off := 0; off < len(msg); off += piece {
+		end := min(off+piece, len(msg))
+		rec = append(rec[:0], make([]byte, fragHeader)...)
+		rec[0] = kindFragment
+		if end == len(msg) {
+			rec[1] = 1
+		}
+		binary.LittleEndian.PutUint64(rec[8:], from)
+		rec = append(rec, msg[off:end]...)
+		if err := q.Put(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// assembler puts fragmented messages back together, per producer.
+type assembler struct {
+	parts map[uint64][]byte
+}
+
+// add takes one record from a queue: a whole message is returned as it is;
+// a fragment is kept, and the whole message returned with its last one.
+// ok is false while a message is incomplete.
+func (a *assembler) add(rec []byte) (msg []byte, ok bool, err error) {
+	if len(rec) == 0 || rec[0] != kindFragment {
+		return rec, true, nil
+	}
+	if len(rec) < fragHeader || rec[1] > 1 {
+		return nil, false, fmt.Errorf("%w: fragment of %d bytes", errMessage, len(rec))
+	}
+	for _, z := range rec[2:8] {
+		if z != 0 {
+			return nil, false, fmt.Errorf("%w: fragment header", errMessage)
+		}
+	}
+	from := binary.LittleEndian.Uint64(rec[8:])
+	if a.parts == nil {
+		a.parts = make(map[uint64][]byte)
+	}
+	whole := append(a.parts[from], rec[fragHeader:]...)
+	if rec[1] == 0 {
+		a.parts[from] = whole
+		return nil, false, nil
+	}
+	delete(a.parts, from)
+	return whole, true, nil
+}
+
+// drop forgets the pieces from a producer that is gone.
+func (a *assembler) drop(from uint64) { delete(a.parts, from) }

@@ -25,11 +25,10 @@ type workerArg struct {
 const (
 	failOther byte = iota
 	failEncode
-	failTooLarge
 	failNotRegistered
 )
 
-var failSentinels = [...]error{failOther: nil, failEncode: ErrEncode, failTooLarge: ErrTooLarge, failNotRegistered: ErrNotRegistered}
+var failSentinels = [...]error{failOther: nil, failEncode: ErrEncode, failNotRegistered: ErrNotRegistered}
 
 func failCode(err error) byte {
 	for code, s := range failSentinels {
@@ -65,29 +64,35 @@ func runWorker(ctx context.Context, a workerArg) error {
 		}
 	}
 	var out []byte
-	for done := 0; a.MaxTasks <= 0 || done < a.MaxTasks; done++ {
-		msg, err := a.Tasks.Get(ctx)
+	var frags assembler
+	for done := 0; a.MaxTasks <= 0 || done < a.MaxTasks; {
+		rec, err := a.Tasks.Get(ctx)
 		if errors.Is(err, ringbuf.ErrShutdown) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		chunk, name, args, err := parseTask(msg)
+		msg, ok, err := frags.add(rec)
 		if err != nil {
 			return err // the pool fails the chunk when it sees this worker die
 		}
+		if !ok {
+			continue
+		}
+		done++
+		chunk, name, args, err := parseTask(msg)
+		if err != nil {
+			return err
+		}
 		payload, err := runChunk(ctx, name, args)
 		out = out[:0]
-		if err == nil && resultHeader+len(payload) > a.Results.MaxMessage() {
-			err = fmt.Errorf("%w: results of %s take %d bytes, the result queue holds %d", ErrTooLarge, name, len(payload), a.Results.MaxMessage()-resultHeader)
-		}
 		if err != nil {
 			out = appendResult(out, kindFailed, a.ID, chunk, append([]byte{failCode(err)}, err.Error()...))
 		} else {
 			out = appendResult(out, kindResult, a.ID, chunk, payload)
 		}
-		if err := a.Results.Put(ctx, out); err != nil {
+		if err := putMessage(ctx, a.Results, a.ID, out); err != nil {
 			return err
 		}
 	}
