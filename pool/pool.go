@@ -60,6 +60,7 @@ import (
 )
 
 const (
+	maxIdleDeaths        = 3       // see died
 	perWorker            = 1       // chunks a worker holds at most (see the top of this file)
 	DefaultQueueCapacity = 1 << 20 // see Options.QueueCapacity
 )
@@ -141,6 +142,7 @@ type Pool struct {
 	workers    map[uint64]*worker
 	starting   int
 	calls      int // calls begun and not ended
+	idleDeaths int // workers in a row that exited with a status > 0 before any work
 	nextChunk  uint64
 	nextWorker uint64
 	gone       chan struct{} // closed once stopped with no worker left
@@ -161,11 +163,12 @@ type worker struct {
 	tasks    *ringbuf.Queue[[]byte]
 	ctx      context.Context // ends when the worker is found dead
 	cancel   context.CancelFunc
-	fed      chan struct{} // closed when the feeder returns
-	sent     int           // chunks sent, for MaxTasks
+	users    sync.WaitGroup // goroutines using tasks: the feeder, a Shutdown; the watcher closes tasks after them
+	sent     int            // chunks sent, for MaxTasks
 	inflight map[uint64]*chunk
 	dead     bool
 	exit     *process.ExitError // why it died, nil for status 0
+	finished int                // chunks it completed
 }
 
 // New starts a pool of n worker processes (n zero: one per CPU this
@@ -270,26 +273,39 @@ func (p *Pool) startWorker() error {
 	if err != nil {
 		return errors.Join(err, tasks.Close())
 	}
-	w := &worker{id: id, proc: proc, tasks: tasks, fed: make(chan struct{}), inflight: make(map[uint64]*chunk)}
+	w := &worker{id: id, proc: proc, tasks: tasks, inflight: make(map[uint64]*chunk)}
 	w.ctx, w.cancel = context.WithCancel(p.ctx)
 	p.mu.Lock()
 	p.workers[id] = w
-	stopped := p.stopped
+	w.users.Add(1)
 	p.bg.Add(2)
 	go p.feed(w)
 	go p.watch(w)
-	p.mu.Unlock()
-	if stopped {
-		// Closed while it started: let it exit at once.
-		return tasks.Shutdown(p.ctx)
+	if p.stopped {
+		p.shutdownLocked(w) // closed while it started: let it exit at once
 	}
+	p.mu.Unlock()
 	return nil
+}
+
+// shutdownLocked shuts w's task queue down, so that w drains it and exits
+// with status 0. Shutdown takes the queue's producer lock for a moment,
+// which the feeder may hold, so it runs in a goroutine of its own.
+func (p *Pool) shutdownLocked(w *worker) {
+	if w.dead {
+		return // the watcher may have closed the queue
+	}
+	w.users.Add(1)
+	go func() {
+		defer w.users.Done()
+		w.tasks.Shutdown(p.ctx)
+	}()
 }
 
 // feed moves chunks from pending to w's task queue while w may hold more.
 func (p *Pool) feed(w *worker) {
 	defer p.bg.Done()
-	defer close(w.fed)
+	defer w.users.Done()
 	max := p.opts.MaxTasks
 	for {
 		p.mu.Lock()
@@ -343,7 +359,7 @@ func (p *Pool) watch(w *worker) {
 	// Fails only once Terminate or Join has shut the result queue, when
 	// nobody waits for w's chunks any more.
 	_ = p.results.Put(context.Background(), appendResult(nil, kindDied, w.id, 0, nil))
-	<-w.fed
+	w.users.Wait() // no user is added once w is dead
 	w.tasks.Close()
 }
 
@@ -400,6 +416,8 @@ func (p *Pool) complete(wid, cid uint64, kind byte, payload []byte) {
 	if w != nil {
 		c = w.inflight[cid]
 		delete(w.inflight, cid)
+		w.finished++
+		p.idleDeaths = 0
 		p.cond.Broadcast()
 	}
 	p.mu.Unlock()
@@ -440,6 +458,21 @@ func (p *Pool) died(wid uint64) {
 		}
 	}
 	p.pending = append(requeue, p.pending...)
+	// A worker that exits with a status above 0 before it has completed
+	// or taken any chunk could not start (it could not map the queues, or
+	// the program fails before process.Main): replacing it for ever would
+	// be Python's initializer loop, so a few such in a row break the pool.
+	// (A signal is not counted: the chaos test kills idle workers.)
+	if code > 0 && w.finished == 0 && len(lost) == 0 {
+		p.idleDeaths++
+		if p.idleDeaths >= maxIdleDeaths && p.broken == nil && p.state != terminated {
+			msg := ""
+			if w.exit != nil {
+				msg = w.exit.Error()
+			}
+			p.breakLocked(fmt.Errorf("%w: %d workers in a row exited before any work: %s", ErrBroken, p.idleDeaths, msg))
+		}
+	}
 	if p.state != terminated && p.broken == nil && !p.stopped {
 		p.starting++
 		p.bg.Add(1)
@@ -541,10 +574,7 @@ func (p *Pool) maybeStopLocked() {
 	p.stopped = true
 	p.pending = nil // only chunks of ended calls can be left
 	for _, w := range p.workers {
-		// A worker drains its queue, then Get fails with ErrShutdown and
-		// it exits with status 0. Shutdown takes the queue's producer
-		// lock for a moment; the feeder is gone or leaving.
-		go w.tasks.Shutdown(p.ctx)
+		p.shutdownLocked(w)
 	}
 	p.cond.Broadcast()
 	p.checkGone()

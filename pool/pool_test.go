@@ -85,6 +85,10 @@ var (
 		initialized = s + ":" + strconv.Itoa(os.Getpid())
 		return nil
 	})
+	exitInit = pool.MustRegisterInitializer("test-init-exit", func(ctx context.Context, code int) error {
+		os.Exit(code)
+		return nil
+	})
 	getInit = pool.MustRegister("test-get-init", func(ctx context.Context, _ int) (string, error) {
 		return initialized, nil
 	})
@@ -419,6 +423,31 @@ func TestInitializerFails(t *testing.T) {
 	}
 	if _, err := pool.Apply(ctx, p, square, 1); !errors.Is(err, pool.ErrBroken) {
 		t.Errorf("Apply on a broken pool = %v, want ErrBroken", err)
+	}
+}
+
+// Workers that die before any work, again and again, break the pool
+// rather than being replaced for ever.
+func TestWorkersCannotStart(t *testing.T) {
+	ctx := shmtest.Deadline(t, 60*time.Second)
+	p := newPool(t, 2, &pool.Options{Init: exitInit.With(5)})
+	// A chunk sent to a worker that then dies fails with its status...
+	_, err := pool.Map(ctx, p, square, ints(10))
+	if err == nil || !strings.Contains(err.Error(), "status 5") {
+		t.Fatalf("Map on a pool whose workers exit at start = %v, want an error naming status 5", err)
+	}
+	// ...and the replacements, dying idle, soon break the pool.
+	for {
+		_, err := pool.Apply(ctx, p, square, 1)
+		if errors.Is(err, pool.ErrBroken) {
+			if !strings.Contains(err.Error(), "status 5") {
+				t.Errorf("the broken pool's error %q does not name status 5", err)
+			}
+			break
+		}
+		if err == nil || ctx.Err() != nil {
+			t.Fatalf("Apply = %v, want the pool broken", err)
+		}
 	}
 }
 
