@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,6 +124,49 @@ func TestWorkersKilledAtRandom(t *testing.T) {
 	}
 	t.Logf("%d items, %d workers killed", n, kills)
 }
+
+// A worker killed while it puts a large result on the result queue, in
+// fragments, dies inside queue operations: the call gets an error or the
+// result, and the replacement and the result queue go on working.
+func TestWorkerKilledInsideQueueOperation(t *testing.T) {
+	ctx := shmtest.Deadline(t, 120*time.Second)
+	p := newPool(t, 2, &pool.Options{QueueCapacity: 1 << 18})
+	for round := range 6 {
+		dir := t.TempDir()
+		r := pool.ApplyAsync(ctx, p, markThenBig, markArg{Dir: dir, Size: 16 << 20})
+		victim := waitMark(t, ctx, dir)
+		time.Sleep(time.Duration(round) * time.Millisecond)
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		s, err := r.Get(ctx)
+		var we *pool.WorkerError
+		switch {
+		case err == nil && len(s) == 16<<20:
+			t.Logf("round %d: the result got through before the kill", round)
+		case errors.As(err, &we) && we.Pid == victim:
+		default:
+			t.Fatalf("round %d: Apply = %d bytes, %v; want the result or a WorkerError for %d", round, len(s), err, victim)
+		}
+		got, err := pool.Map(ctx, p, bigString, []int{1 << 20, 5, 1 << 20}, pool.ChunkSize(1))
+		if err != nil || len(got[0]) != 1<<20 || got[1] != "yyyyy" || len(got[2]) != 1<<20 {
+			t.Fatalf("round %d: Map after the kill: %v", round, err)
+		}
+	}
+}
+
+type markArg struct {
+	Dir  string
+	Size int
+}
+
+// markThenBig marks dir with its pid, then returns Size bytes.
+var markThenBig = pool.MustRegister("test-mark-big", func(ctx context.Context, a markArg) (string, error) {
+	if err := writeMark(a.Dir); err != nil {
+		return "", err
+	}
+	return strings.Repeat("z", a.Size), nil
+})
 
 // Terminate during a long Map returns promptly, fails the call with
 // ErrTerminated and leaves no process behind.

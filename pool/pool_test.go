@@ -50,12 +50,14 @@ var (
 	// hang marks dir/<pid> the first time it runs (for the test to find
 	// and kill the worker) and then sleeps; later runs return at once.
 	hang = pool.MustRegister("test-hang", func(ctx context.Context, dir string) (int, error) {
-		f, err := os.OpenFile(filepath.Join(dir, "mark"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		f, err := os.OpenFile(filepath.Join(dir, "ran"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return -1, nil // a retry
 		}
-		fmt.Fprint(f, os.Getpid())
 		f.Close()
+		if err := writeMark(dir); err != nil {
+			return 0, err
+		}
 		time.Sleep(time.Minute)
 		return os.Getpid(), nil
 	})
@@ -93,6 +95,16 @@ var (
 		return initialized, nil
 	})
 )
+
+// writeMark writes this process's pid to dir/mark, whole or not at all (a
+// test kills the pid it reads there).
+func writeMark(dir string) error {
+	tmp := filepath.Join(dir, "mark.tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "mark"))
+}
 
 func newPool(t *testing.T, n int, opts *pool.Options) *pool.Pool {
 	t.Helper()
