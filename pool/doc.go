@@ -28,9 +28,10 @@
 //
 // Each worker has its own task queue; all share one result queue (ringbuf
 // queues in anonymous shared memory). Items travel in chunks (ChunkSize),
-// encoded with encoding/gob, so that tiny tasks cost little. The messages
-// are described at the top of wire.go, the pool's bookkeeping at the top of
-// pool.go.
+// so that tiny tasks cost little: a chunk of numbers (int, float64, ...) as
+// their bytes, anything else through encoding/gob. The messages are
+// described at the top of wire.go and codec.go, the pool's bookkeeping at
+// the top of pool.go.
 //
 // # When a worker dies
 //
@@ -66,7 +67,7 @@
 //     a retried task may have run twice.
 //   - A message larger than half a queue's ring (Options.QueueCapacity)
 //     travels in pieces, and is put back together in memory.
-//   - In and Out go through encoding/gob: types it cannot encode
+//   - In and Out other than numbers go through encoding/gob: types it cannot encode
 //     (functions, channels, struct{}, unregistered types in interfaces,
 //     nil pointers inside slices) fail at the caller.
 //   - Workers hold OS threads while they wait for work (see ringbuf), and

@@ -15,9 +15,10 @@ var (
 	ErrRunning = errors.New("pool: still running")
 	// ErrTerminated: Terminate dropped the work of a call in progress.
 	ErrTerminated = errors.New("pool: terminated")
-	// ErrBroken: a worker's initializer failed, so the pool stopped
-	// starting workers; every call fails with an error wrapping it and
-	// the initializer's message.
+	// ErrBroken: the pool can no longer run work: a worker's initializer
+	// failed, workers exited again and again before doing any work, or a
+	// replacement could not be started. Every call fails with an error
+	// wrapping it and saying why; Close or Terminate the pool.
 	ErrBroken = errors.New("pool: broken")
 	// ErrNotRegistered: the function or initializer was not registered,
 	// here or in the worker.

@@ -110,9 +110,12 @@ const (
 // (Register) on the inputs of calls (Map, Imap, ImapUnordered, Starmap,
 // Apply and their async forms): Python's multiprocessing.Pool.
 //
-// Make one with New. A Pool must not be copied. Its methods, and the calls
-// on it, may be used from any number of goroutines of the process that
-// made it, at once; it cannot be passed to another process.
+// Make one with New; the zero Pool is not usable. A Pool must not be
+// copied. Its methods, and the calls on it, may be used from any number of
+// goroutines of the process that made it, at once; it cannot be passed to
+// another process. Only values cross to the workers: a task sees its
+// argument, encoded when the call sent it, and none of the caller's memory;
+// a call returns a result only after the task that made it has returned.
 //
 // A worker that dies (a signal, the OOM killer, os.Exit in a task) is
 // noticed as soon as it is reaped, and replaced; the items of the chunks
@@ -130,7 +133,7 @@ type Pool struct {
 	ctx     context.Context // ends with Terminate: kills every worker
 	cancel  context.CancelFunc
 	results *ringbuf.Queue[[]byte]
-	maxTask int            // the largest message of a task queue
+	maxTask int            // the largest record of a task queue; set under mu
 	bg      sync.WaitGroup // reader, feeders, watchers, starters
 
 	mu         sync.Mutex

@@ -17,10 +17,12 @@ import (
 // registered. A Func may be used by any number of goroutines and pools at
 // once.
 //
-// In and Out travel with encoding/gob, a chunk of them per message: their
-// exported fields travel, and a value gob cannot encode (a func, a chan, an
-// interface holding an unregistered type, a struct without exported fields
-// such as struct{}) is an error at the caller.
+// In and Out travel a chunk at a time: numbers (int, int32, int64, the
+// unsigned ones, float32, float64) and bool as their bytes, any other type
+// through encoding/gob. Then exported fields travel, and a value gob cannot
+// encode (a func, a chan, an interface holding an unregistered type, a
+// struct without exported fields such as struct{}) is an error at the
+// caller (a *TaskError wrapping ErrEncode for a result).
 type Func[In, Out any] struct {
 	name string
 }
