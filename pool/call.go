@@ -15,8 +15,7 @@ type chunk struct {
 	call     *call
 	index    int    // the first item's place in the call's input
 	n        int    // items
-	args     []byte // gob of []In, until submit frames it into msg
-	msg      []byte // the task message
+	msg      []byte // the task message; submit sets its chunk id
 	attempts int    // workers that died holding it
 
 	// Set once, by whoever delivers the chunk to call.done:
@@ -178,13 +177,14 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 		stop        bool
 	)
 	p.mu.Lock()
-	maxArgs := p.maxTask - taskHeader - len(f.name)
+	maxMsg := p.maxTask
 	p.mu.Unlock()
 
+	var scratch []Out // decoded results, reused chunk after chunk
 	// handle emits what ch makes ready; false ends the call.
 	handle := func(ch *chunk) bool {
 		if !ordered {
-			return emitChunk(p, ch, emit, &fatal)
+			return emitChunk(ch, &scratch, emit, &fatal)
 		}
 		held[ch.index] = ch
 		for {
@@ -193,7 +193,7 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 				return true
 			}
 			delete(held, next)
-			if !emitChunk(p, h, emit, &fatal) {
+			if !emitChunk(h, &scratch, emit, &fatal) {
 				return false
 			}
 			next += h.n
@@ -213,16 +213,16 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 	// message) and submits them, waiting for room in the window.
 	var send func(items []In, index int) bool
 	send = func(items []In, index int) bool {
-		args, err := appendSlice(nil, items)
+		msg, err := appendSlice(appendTask(nil, 0, f.name, nil), items)
 		if err != nil {
 			fatal = fmt.Errorf("pool: %s[%d]: argument: %w: %v", f.name, index, ErrEncode, err)
 			return false
 		}
-		if len(args) > maxArgs && len(items) > 1 {
+		if len(msg) > maxMsg && len(items) > 1 {
 			h := len(items) / 2
 			return send(items[:h], index) && send(items[h:], index+h)
 		}
-		if err := p.submit(&chunk{call: c, index: index, n: len(items), args: args}); err != nil {
+		if err := p.submit(&chunk{call: c, index: index, n: len(items), msg: msg}); err != nil {
 			fatal = err
 			return false
 		}
@@ -259,9 +259,10 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 	return fatal
 }
 
-// emitChunk emits the results of one chunk; false ends the call (emit
-// returned false, or the chunk's failure ends the call, in *fatal).
-func emitChunk[Out any](p *Pool, ch *chunk, emit func(int, Out, error) bool, fatal *error) bool {
+// emitChunk emits the results of one chunk, decoding them into *scratch;
+// false ends the call (emit returned false, or the chunk's failure ends the
+// call, in *fatal).
+func emitChunk[Out any](ch *chunk, scratch *[]Out, emit func(int, Out, error) bool, fatal *error) bool {
 	var zero Out
 	fail := func(err error) bool {
 		for i := range ch.n {
@@ -289,7 +290,8 @@ func emitChunk[Out any](p *Pool, ch *chunk, emit func(int, Out, error) bool, fat
 		}
 		return fail(te)
 	}
-	vals, wireErrs, err := decodeResultPayload[Out](ch.payload)
+	vals, wireErrs, err := decodeResultPayload(ch.payload, *scratch)
+	*scratch = vals
 	if err == nil && len(vals) != ch.n {
 		err = fmt.Errorf("%d results for %d items", len(vals), ch.n)
 	}

@@ -17,6 +17,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"math"
+	"slices"
 )
 
 const (
@@ -27,6 +28,7 @@ const (
 // appendSlice appends the slice payload of s to dst.
 func appendSlice[T any](dst []byte, s []T) ([]byte, error) {
 	le := binary.LittleEndian
+	dst = slices.Grow(dst, 1+8*len(s)) // enough for every raw type
 	switch s := any(s).(type) {
 	case []int:
 		dst = append(dst, sliceRaw)
@@ -87,13 +89,26 @@ func appendSlice[T any](dst []byte, s []T) ([]byte, error) {
 	return dst, nil
 }
 
-// decodeSlice sets *s from a slice payload made by appendSlice[T].
+// reuse returns s resliced to n elements if it has the room, else a new
+// slice.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n)
+}
+
+// decodeSlice sets *s from a slice payload made by appendSlice[T], reusing
+// *s's array when it is large enough.
 func decodeSlice[T any](b []byte, s *[]T) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty slice payload", errMessage)
 	}
 	tag, b := b[0], b[1:]
 	if tag == sliceGob {
+		// Not into *s's old elements: gob leaves the fields it does not
+		// send (the zero ones) as they were.
+		*s = nil
 		return gob.NewDecoder(bytes.NewReader(b)).Decode(s)
 	}
 	if tag != sliceRaw {
@@ -111,62 +126,62 @@ func decodeSlice[T any](b []byte, s *[]T) error {
 	switch s := any(s).(type) {
 	case *[]int:
 		if n, err = count(8); err == nil {
-			*s = make([]int, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = int(le.Uint64(b[8*i:]))
 			}
 		}
 	case *[]int64:
 		if n, err = count(8); err == nil {
-			*s = make([]int64, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = int64(le.Uint64(b[8*i:]))
 			}
 		}
 	case *[]uint:
 		if n, err = count(8); err == nil {
-			*s = make([]uint, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = uint(le.Uint64(b[8*i:]))
 			}
 		}
 	case *[]uint64:
 		if n, err = count(8); err == nil {
-			*s = make([]uint64, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = le.Uint64(b[8*i:])
 			}
 		}
 	case *[]int32:
 		if n, err = count(4); err == nil {
-			*s = make([]int32, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = int32(le.Uint32(b[4*i:]))
 			}
 		}
 	case *[]uint32:
 		if n, err = count(4); err == nil {
-			*s = make([]uint32, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = le.Uint32(b[4*i:])
 			}
 		}
 	case *[]float64:
 		if n, err = count(8); err == nil {
-			*s = make([]float64, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = math.Float64frombits(le.Uint64(b[8*i:]))
 			}
 		}
 	case *[]float32:
 		if n, err = count(4); err == nil {
-			*s = make([]float32, n)
+			*s = reuse(*s, n)
 			for i := range *s {
 				(*s)[i] = math.Float32frombits(le.Uint32(b[4*i:]))
 			}
 		}
 	case *[]bool:
-		*s = make([]bool, len(b))
+		*s = reuse(*s, len(b))
 		for i := range *s {
 			(*s)[i] = b[i] != 0
 		}
@@ -199,8 +214,9 @@ func appendResultPayload[Out any](dst []byte, vals []Out, errs []wireErr) ([]byt
 	return dst, nil
 }
 
-// decodeResultPayload reads a payload made by appendResultPayload[Out].
-func decodeResultPayload[Out any](b []byte) (vals []Out, errs []wireErr, err error) {
+// decodeResultPayload reads a payload made by appendResultPayload[Out];
+// vals reuses the array of the vals passed in when it is large enough.
+func decodeResultPayload[Out any](b []byte, vals []Out) (_ []Out, errs []wireErr, err error) {
 	if len(b) < 4 {
 		return nil, nil, fmt.Errorf("%w: result payload of %d bytes", errMessage, len(b))
 	}

@@ -66,7 +66,8 @@ func FuzzChunkResult(f *testing.F) {
 		c := &chunk{call: &call{fn: "f"}, index: 10, n: int(n), kind: kind, payload: payload}
 		var seen []int
 		var fatal error
-		cont := emitChunk(nil, c, func(i int, v int, err error) bool {
+		var scratch []int
+		cont := emitChunk(c, &scratch, func(i int, v int, err error) bool {
 			seen = append(seen, i)
 			return true
 		}, &fatal)

@@ -595,8 +595,7 @@ func (p *Pool) submit(c *chunk) error {
 	}
 	p.nextChunk++
 	c.id = p.nextChunk
-	c.msg = appendTask(nil, c.id, c.call.fn, c.args)
-	c.args = nil
+	setTaskChunk(c.msg, c.id)
 	p.pending = append(p.pending, c)
 	p.cond.Broadcast()
 	return nil

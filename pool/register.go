@@ -72,9 +72,10 @@ func (i *Initializer[A]) With(arg A) Init {
 }
 
 // runner runs one chunk in a worker: args is the slice payload of a []In;
-// the result is a result payload (see codec.go). A chunk-level failure
-// (the arguments do not decode, the results do not encode) is an error.
-type runner func(ctx context.Context, args []byte) ([]byte, error)
+// it appends the result payload (see codec.go) to dst. A chunk-level
+// failure (the arguments do not decode, the results do not encode) is an
+// error, and dst comes back as it was.
+type runner func(ctx context.Context, args, dst []byte) ([]byte, error)
 
 // wireResult is what a worker computes for a chunk: one value per input
 // (the zero value where the task failed) and the failures.
@@ -137,18 +138,29 @@ func Register[In, Out any](name string, fn func(ctx context.Context, in In) (Out
 	if registry.funcs == nil {
 		registry.funcs = make(map[string]runner)
 	}
-	registry.funcs[name] = func(ctx context.Context, args []byte) ([]byte, error) {
-		var in []In
-		if err := decodeSlice(args, &in); err != nil {
-			return nil, fmt.Errorf("%w: decode []%T: %v", ErrEncode, *new(In), err)
+	// The worker runs one chunk at a time: the slices of one chunk are
+	// reused for the next (the lock is for tests that call the runner).
+	var scratch struct {
+		sync.Mutex
+		in   []In
+		vals []Out
+	}
+	registry.funcs[name] = func(ctx context.Context, args, dst []byte) ([]byte, error) {
+		scratch.Lock()
+		defer scratch.Unlock()
+		if err := decodeSlice(args, &scratch.in); err != nil {
+			return dst, fmt.Errorf("%w: decode []%T: %v", ErrEncode, *new(In), err)
 		}
-		res := wireResult[Out]{Vals: make([]Out, len(in))}
+		in := scratch.in
+		res := wireResult[Out]{Vals: reuse(scratch.vals, len(in))}
+		clear(res.Vals)
+		scratch.vals = res.Vals
 		for i := 0; i < len(in); {
 			i = runFrom(ctx, fn, in, i, &res)
 		}
-		out, err := appendResultPayload(nil, res.Vals, res.Errs)
+		out, err := appendResultPayload(dst, res.Vals, res.Errs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: result of %s: %v", ErrEncode, name, err)
+			return dst, fmt.Errorf("%w: result of %s: %v", ErrEncode, name, err)
 		}
 		return out, nil
 	}

@@ -64,6 +64,11 @@ func appendTask(dst []byte, chunk uint64, name string, args []byte) []byte {
 	return append(dst, args...)
 }
 
+// setTaskChunk sets the chunk id of a task message framed by appendTask.
+func setTaskChunk(msg []byte, chunk uint64) {
+	binary.LittleEndian.PutUint64(msg[8:], chunk)
+}
+
 // parseTask reads a task message; name and args alias b.
 func parseTask(b []byte) (chunk uint64, name string, args []byte, err error) {
 	if len(b) < taskHeader {

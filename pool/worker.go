@@ -85,12 +85,9 @@ func runWorker(ctx context.Context, a workerArg) error {
 		if err != nil {
 			return err
 		}
-		payload, err := runChunk(ctx, name, args)
-		out = out[:0]
+		out, err = runChunk(ctx, name, args, appendResult(out[:0], kindResult, a.ID, chunk, nil))
 		if err != nil {
-			out = appendResult(out, kindFailed, a.ID, chunk, append([]byte{failCode(err)}, err.Error()...))
-		} else {
-			out = appendResult(out, kindResult, a.ID, chunk, payload)
+			out = appendResult(out[:0], kindFailed, a.ID, chunk, append([]byte{failCode(err)}, err.Error()...))
 		}
 		if err := putMessage(ctx, a.Results, a.ID, out); err != nil {
 			return err
@@ -99,10 +96,12 @@ func runWorker(ctx context.Context, a workerArg) error {
 	return nil
 }
 
-func runChunk(ctx context.Context, name string, args []byte) ([]byte, error) {
+// runChunk runs a chunk of the function registered as name, appending its
+// result payload to dst.
+func runChunk(ctx context.Context, name string, args, dst []byte) ([]byte, error) {
 	r, ok := lookupFunc(name)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q in the worker", ErrNotRegistered, name)
+		return dst, fmt.Errorf("%w: %q in the worker", ErrNotRegistered, name)
 	}
-	return r(ctx, args)
+	return r(ctx, args, dst)
 }
