@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,37 +70,34 @@ func squares(n int) []int {
 	return s
 }
 
-// _TestPool's class pool: 4 workers, shared by its tests.
-var sharedPool struct {
-	once sync.Once
-	p    *pool.Pool
-	err  error
-}
+// _TestPool's class pool: 4 workers, shared by its tests, made and
+// terminated by TestPython (setUpClass, tearDownClass).
+var classPool *pool.Pool
 
 func testPool(t *testing.T) *pool.Pool {
 	t.Helper()
-	shmtest.NeedProcesses(t)
-	sharedPool.once.Do(func() {
-		sharedPool.p, sharedPool.err = pool.New(context.Background(), 4, nil)
-	})
-	if sharedPool.err != nil {
-		t.Fatal(sharedPool.err)
+	if classPool == nil {
+		t.Fatal("no class pool: run the test through TestPython")
 	}
-	return sharedPool.p
+	return classPool
 }
 
 // TestPython runs _TestPool's tests on one pool, as Python's class does,
 // and terminates it at the end (tearDownClass).
 func TestPython(t *testing.T) {
 	shmtest.NeedProcesses(t)
+	p, err := pool.New(shmtest.Deadline(t, 30*time.Second), 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	classPool = p
 	defer func() {
-		if p := sharedPool.p; p != nil {
-			if err := p.Terminate(); err != nil {
-				t.Error(err)
-			}
-			if err := p.Join(t.Context()); err != nil {
-				t.Error(err)
-			}
+		classPool = nil
+		if err := p.Terminate(); err != nil {
+			t.Error(err)
+		}
+		if err := p.Join(t.Context()); err != nil {
+			t.Error(err)
 		}
 	}()
 	for _, tt := range []struct {
