@@ -84,13 +84,10 @@ func mapBegun[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in []
 	}
 	out := make([]Out, len(in))
 	var first error
-	err := run(ctx, p, f, slices.Values(in), size, (len(in)+size-1)/size+1, false, func(i int, v Out, err error) bool {
-		if err != nil {
-			first = err
-			return false
-		}
-		out[i] = v
-		return true
+	// The results are decoded straight into out: emit sees only errors.
+	err := run(ctx, p, f, slices.Values(in), size, (len(in)+size-1)/size+1, false, out, func(i int, v Out, err error) bool {
+		first = err
+		return false
 	})
 	if first == nil {
 		first = err
@@ -145,7 +142,7 @@ func imap[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.S
 		}
 		defer p.endCall()
 		cfg := p.config(opts)
-		err := run(ctx, p, f, in, max(cfg.chunk, 1), max(cfg.window, 1), ordered, func(_ int, v Out, err error) bool {
+		err := run(ctx, p, f, in, max(cfg.chunk, 1), max(cfg.window, 1), ordered, nil, func(_ int, v Out, err error) bool {
 			return yield(v, err)
 		})
 		if err != nil {
@@ -156,10 +153,11 @@ func imap[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.S
 
 // run sends the items of in to the workers in chunks of size, with at most
 // window chunks sent and not yet emitted, and emits every item's result
-// (in the order of in when ordered). It returns nil when every item has
-// been emitted or emit returned false, and the error that ended the call
-// otherwise.
-func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Seq[In], size, window int, ordered bool, emit func(i int, v Out, err error) bool) error {
+// (in the order of in when ordered). With into (as long as in), the results
+// are stored there instead and only errors are emitted. It returns nil when
+// every item has been emitted or emit returned false, and the error that
+// ended the call otherwise.
+func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Seq[In], size, window int, ordered bool, into []Out, emit func(i int, v Out, err error) bool) error {
 	if f == nil || f.name == "" {
 		return fmt.Errorf("%w: nil Func", ErrNotRegistered)
 	}
@@ -184,7 +182,7 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 	// handle emits what ch makes ready; false ends the call.
 	handle := func(ch *chunk) bool {
 		if !ordered {
-			return emitChunk(ch, &scratch, emit, &fatal)
+			return emitChunk(ch, &scratch, into, emit, &fatal)
 		}
 		held[ch.index] = ch
 		for {
@@ -193,7 +191,7 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 				return true
 			}
 			delete(held, next)
-			if !emitChunk(h, &scratch, emit, &fatal) {
+			if !emitChunk(h, &scratch, into, emit, &fatal) {
 				return false
 			}
 			next += h.n
@@ -259,10 +257,10 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 	return fatal
 }
 
-// emitChunk emits the results of one chunk, decoding them into *scratch;
-// false ends the call (emit returned false, or the chunk's failure ends the
-// call, in *fatal).
-func emitChunk[Out any](ch *chunk, scratch *[]Out, emit func(int, Out, error) bool, fatal *error) bool {
+// emitChunk emits the results of one chunk, decoding them into *scratch,
+// or stores them in into (see run); false ends the call (emit returned
+// false, or the chunk's failure ends the call, in *fatal).
+func emitChunk[Out any](ch *chunk, scratch *[]Out, into []Out, emit func(int, Out, error) bool, fatal *error) bool {
 	var zero Out
 	fail := func(err error) bool {
 		for i := range ch.n {
@@ -290,8 +288,16 @@ func emitChunk[Out any](ch *chunk, scratch *[]Out, emit func(int, Out, error) bo
 		}
 		return fail(te)
 	}
-	vals, wireErrs, err := decodeResultPayload(ch.payload, *scratch)
-	*scratch = vals
+	dst := *scratch
+	if into != nil && ch.index+ch.n <= len(into) {
+		dst = into[ch.index : ch.index+ch.n : ch.index+ch.n]
+	} else {
+		into = nil
+	}
+	vals, wireErrs, err := decodeResultPayload(ch.payload, dst)
+	if into == nil {
+		*scratch = vals
+	}
 	if err == nil && len(vals) != ch.n {
 		err = fmt.Errorf("%d results for %d items", len(vals), ch.n)
 	}
@@ -303,6 +309,17 @@ func emitChunk[Out any](ch *chunk, scratch *[]Out, emit func(int, Out, error) bo
 		if e.I >= 0 && e.I < ch.n {
 			errs[e.I] = &TaskError{Func: ch.call.fn, Index: ch.index + e.I, Pid: ch.pid, Message: e.Msg, Panic: e.Panic, Stack: e.Stack}
 		}
+	}
+	if into != nil {
+		if len(vals) > 0 && &vals[0] != &into[ch.index] { // decoded elsewhere (gob)
+			copy(into[ch.index:], vals)
+		}
+		for i := 0; i < ch.n && len(errs) > 0; i++ {
+			if e := errs[i]; e != nil && !emit(ch.index+i, zero, e) {
+				return false
+			}
+		}
+		return true
 	}
 	for i, v := range vals {
 		var err error

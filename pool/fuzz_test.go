@@ -67,7 +67,7 @@ func FuzzChunkResult(f *testing.F) {
 		var seen []int
 		var fatal error
 		var scratch []int
-		cont := emitChunk(c, &scratch, func(i int, v int, err error) bool {
+		cont := emitChunk(c, &scratch, nil, func(i int, v int, err error) bool {
 			seen = append(seen, i)
 			return true
 		}, &fatal)
@@ -81,6 +81,21 @@ func FuzzChunkResult(f *testing.F) {
 			if i != 10+j {
 				t.Fatalf("emitChunk emitted index %d as result %d", i, j)
 			}
+		}
+		// Stored into a call's results (Map): errors only are emitted.
+		into := make([]int, 10+int(n)+3)
+		nerrs := 0
+		if !emitChunk(c, &scratch, into, func(i int, v int, err error) bool {
+			if err == nil || i < 10 || i >= 10+int(n) {
+				t.Fatalf("emitChunk into results emitted %d, %v", i, err)
+			}
+			nerrs++
+			return true
+		}, &fatal) || fatal != nil {
+			t.Fatalf("emitChunk into results ended the call: %v", fatal)
+		}
+		if into[len(into)-1] != 0 || into[9] != 0 {
+			t.Fatalf("emitChunk wrote outside its chunk: %v", into)
 		}
 	})
 }
