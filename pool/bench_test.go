@@ -93,6 +93,30 @@ func BenchmarkMap(b *testing.B) {
 	})
 }
 
+// BenchmarkMapPrefetch is BenchmarkMap with Options.Prefetch 1.
+func BenchmarkMapPrefetch(b *testing.B) {
+	shmtest.NeedProcesses(b)
+	ctx := context.Background()
+	p, err := pool.New(ctx, 2, &pool.Options{Prefetch: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Terminate()
+	g := newGoroutinePool(2)
+	defer g.stop()
+	in := ints(benchItems)
+	shmtest.Versus(b, benchItems, func() error {
+		out, err := pool.Map(ctx, p, tinyTask, in)
+		if err == nil {
+			checkSquares(b, out)
+		}
+		return err
+	}, func() error {
+		checkSquares(b, g.mapInts(in, 2, tiny))
+		return nil
+	})
+}
+
 // BenchmarkStartStop: a pool of 2 workers started and stopped (New, Close,
 // Join), beside a pool of 2 goroutines.
 func BenchmarkStartStop(b *testing.B) {

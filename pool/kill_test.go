@@ -97,7 +97,7 @@ func TestWorkersKilledAtRandom(t *testing.T) {
 		want, _ = strconv.Atoi(s)
 	}
 	n := 20000
-	p := newPool(t, 2, &pool.Options{Retries: 1000})
+	p := newPool(t, 2, &pool.Options{Retries: 1000, Prefetch: 1})
 	r := pool.MapAsync(ctx, p, square, ints(n), pool.ChunkSize(5))
 	kills := 0
 	for kills < want && !r.Ready() {

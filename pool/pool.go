@@ -14,8 +14,8 @@ package pool
 // (a result, a death, Terminate).
 //
 // Each worker has a feeder goroutine, which moves chunks from pending to the
-// worker's own task queue while the worker holds fewer than perWorker of
-// them, and a watcher
+// worker's own task queue while the worker holds at most Options.Prefetch
+// of them, and a watcher
 // goroutine, which waits for the process to exit, marks the worker dead,
 // and puts a kindDied notice on the result queue. Since a ring delivers
 // records in claim order, the reader sees every result the worker committed
@@ -32,12 +32,11 @@ package pool
 // cancellation, break) drops its pending chunks and lets the others land
 // in the channel unread.
 //
-// perWorker is 1: a worker gets its next chunk only once its result is
-// read. Sending a second one ahead would save the worker a round trip
-// between chunks, but the second would then wait behind a long task while
-// another worker idles (ImapUnordered would no longer yield in completion
-// order), and a dead worker would take two chunks down with it. Chunks make
-// the round trip cheap.
+// By default (Prefetch 0) a worker gets its next chunk only once its result
+// is read. Sending one ahead saves the worker a round trip between chunks,
+// but that chunk then waits behind a long task while another worker idles
+// (ImapUnordered no longer yields in completion order), and a dead worker
+// takes it down too. Chunks make the round trip cheap.
 //
 // Simpler designs that would be wrong: one task queue shared by the
 // workers (the parent could not know which chunks a dead worker held, and a
@@ -61,7 +60,6 @@ import (
 
 const (
 	maxIdleDeaths        = 3       // see died
-	perWorker            = 1       // chunks a worker holds at most (see the top of this file)
 	DefaultQueueCapacity = 1 << 20 // see Options.QueueCapacity
 )
 
@@ -83,6 +81,13 @@ type Options struct {
 	// sent and not yet yielded, for calls that do not set their own (see
 	// Window). Zero means 4 per worker.
 	Window int
+	// Prefetch is how many chunks a worker is sent ahead of the one it
+	// runs. Zero means none: a worker gets a chunk when it has returned the
+	// last, so no chunk waits behind a long task while another worker is
+	// idle. One or two save tiny tasks a round trip per chunk; a worker
+	// that dies takes the chunks sent ahead down with it (see Retries).
+	// Negative is an error.
+	Prefetch int
 	// Retries is how many times a chunk held by a worker that died is run
 	// again on another worker before its items fail with a *WorkerError.
 	// Zero means none: the items fail at once. Negative is an error.
@@ -187,8 +192,8 @@ func New(ctx context.Context, n int, opts *Options) (_ *Pool, err error) {
 		return nil, fmt.Errorf("pool: %d workers: the number of workers must be at least 1", n)
 	case o.MaxTasks < 0:
 		return nil, fmt.Errorf("pool: MaxTasks %d: must be positive, or zero for no limit", o.MaxTasks)
-	case o.Retries < 0 || o.ChunkSize < 0 || o.Window < 0:
-		return nil, errors.New("pool: negative Retries, ChunkSize or Window")
+	case o.Retries < 0 || o.ChunkSize < 0 || o.Window < 0 || o.Prefetch < 0:
+		return nil, errors.New("pool: negative Retries, ChunkSize, Window or Prefetch")
 	case o.Init.err != nil:
 		return nil, fmt.Errorf("pool: %w", o.Init.err)
 	}
@@ -310,6 +315,7 @@ func (p *Pool) feed(w *worker) {
 	defer p.bg.Done()
 	defer w.users.Done()
 	max := p.opts.MaxTasks
+	perWorker := 1 + p.opts.Prefetch
 	for {
 		p.mu.Lock()
 		for !w.dead && !p.stopped && p.state != terminated &&

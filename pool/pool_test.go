@@ -131,7 +131,11 @@ func ints(n int) []int {
 
 func TestMap(t *testing.T) {
 	ctx := shmtest.Deadline(t, 60*time.Second)
-	p := newPool(t, 2, nil)
+	t.Run("default", func(t *testing.T) { testMapOn(t, ctx, newPool(t, 2, nil)) })
+	t.Run("prefetch", func(t *testing.T) { testMapOn(t, ctx, newPool(t, 2, &pool.Options{Prefetch: 2})) })
+}
+
+func testMapOn(t *testing.T, ctx context.Context, p *pool.Pool) {
 	for _, tt := range []struct {
 		name  string
 		n     int
@@ -598,6 +602,8 @@ func TestNewErrors(t *testing.T) {
 		{"negative workers", -1, nil},
 		{"negative MaxTasks", 1, &pool.Options{MaxTasks: -1}},
 		{"negative Retries", 1, &pool.Options{Retries: -1}},
+		{"negative Prefetch", 1, &pool.Options{Prefetch: -1}},
+		{"QueueCapacity not a power of two", 1, &pool.Options{QueueCapacity: 3 << 18}},
 		{"bad initializer argument", 1, &pool.Options{Init: setInit2.With(func() {})}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
