@@ -349,6 +349,7 @@ func testMakePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.Terminate()
 	if n := len(p.Workers()); n != 3 {
 		t.Errorf("New(3) has %d workers", n)
 	}
