@@ -24,7 +24,7 @@ const (
 	KindQueue            Kind = 12 // ringbuf.Queue
 	KindJoinableQueue    Kind = 13 // ringbuf.JoinableQueue
 	KindSimpleQueue      Kind = 14 // ringbuf.SimpleQueue
-	KindPipe             Kind = 15 // pipe.Pipe
+	KindPipe             Kind = 15 // pipe.New
 )
 
 var kindNames = [...]string{
