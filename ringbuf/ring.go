@@ -312,6 +312,11 @@ type Ring struct {
 	// Claims use it under the producer claim lock (or alone, with
 	// SingleProducer).
 	freeSeen uint64
+	// tailSeen is the last value of tail that a take in this process
+	// loaded: tail only grows, so every record below it is whole. Takes
+	// use it under the consumer claim lock (or alone, with
+	// SingleConsumer), and load tail again only when head reaches it.
+	tailSeen uint64
 
 	closed atomic.Bool
 }
@@ -627,26 +632,34 @@ func (c *Claim) Commit() error {
 // allows. It fails with ErrTooLarge if n is above MaxRecord, ErrShutdown
 // after Shutdown, ctx.Err() when ctx ends first.
 func (r *Ring) Claim(ctx context.Context, n int) (Claim, error) {
-	return r.claim(ctx, n, true)
+	if n < 0 || uint64(n) > r.maxRec {
+		return Claim{}, r.tooLarge(n)
+	}
+	return r.claim(ctx, uint64(n), recordSize(uint64(n)), true)
 }
 
 // TryClaim claims space for a record of n bytes if there is room now.
 func (r *Ring) TryClaim(n int) (Claim, bool) {
-	c, err := r.claim(nil, n, false)
+	if n < 0 || uint64(n) > r.maxRec {
+		return Claim{}, false
+	}
+	c, err := r.claim(nil, uint64(n), recordSize(uint64(n)), false)
 	return c, err == nil
+}
+
+func (r *Ring) tooLarge(n int) error {
+	return fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
 }
 
 var errWouldBlock = errors.New("ringbuf: would block")
 
-func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
+// claim claims need bytes (n ≤ MaxRecord and need = recordSize(n)) for a
+// record whose header says n.
+func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (Claim, error) {
 	self, err := r.self()
 	if err != nil {
 		return Claim{}, err
 	}
-	if n < 0 || uint64(n) > r.maxRec {
-		return Claim{}, fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
-	}
-	need := recordSize(uint64(n))
 	slept := false
 	for {
 		if !r.sp {
@@ -662,7 +675,7 @@ func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
 				return Claim{}, err
 			}
 		}
-		c, ok, err := r.claimLocked(self, uint64(n), need)
+		c, ok, err := r.claimLocked(self, n, need)
 		if !r.sp {
 			r.prod.Unlock()
 		}
@@ -861,12 +874,13 @@ func (r *Ring) moveFree() (moved bool, err error) {
 // with ErrShutdown once the ring is shut down and empty, ctx.Err() when ctx
 // ends first.
 func (r *Ring) Take(ctx context.Context) (Record, error) {
-	return r.take(ctx, true)
+	rec, _, _, err := r.take(ctx, true, 1)
+	return rec, err
 }
 
 // TryTake takes the next record if one is ready now.
 func (r *Ring) TryTake() (Record, bool) {
-	rec, err := r.take(nil, false)
+	rec, _, _, err := r.take(nil, false, 1)
 	return rec, err == nil
 }
 
@@ -877,10 +891,13 @@ const (
 	tookAgain        // look again at once (a dead producer's claim was skipped)
 )
 
-func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
+// take takes the next record and, if max > 1, up to max − 1 committed
+// records right after it. It returns the first, where the last ends, and
+// how many it took.
+func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uint64, count int, _ error) {
 	self, err := r.self()
 	if err != nil {
-		return Record{}, err
+		return Record{}, 0, 0, err
 	}
 	// check: we have waited a poll interval (since we began, or since the
 	// last check), so look for dead peers. It goes by the clock, not by
@@ -892,7 +909,7 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 	for {
 		if r.orphans.Load() != 0 {
 			if rec, ok, err := r.takeOrphan(self); ok || err != nil {
-				return rec, err
+				return rec, rec.end(), 1, err
 			}
 		}
 		if !r.sc {
@@ -905,26 +922,33 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 				}
 			}
 			if err != nil {
-				return Record{}, err
+				return Record{}, 0, 0, err
 			}
 		}
 		rec, how, err := r.takeLocked(self, check)
+		end, count = rec.end(), 1
+		if rec.r != nil && max > 1 {
+			if h, more := r.takeMoreLocked(self, end, max-1); more > 0 {
+				r.head.Store(h)
+				end, count = h, count+more
+			}
+		}
 		if !r.sc {
 			r.cons.Unlock()
 		}
 		if err != nil {
-			return Record{}, err
+			return Record{}, 0, 0, err
 		}
 		if rec.r != nil {
 			r.race.Acquire()
-			r.taken.Add(1)
+			r.taken.Add(uint64(count))
 			if r.dataSleepers.Load() != 0 && r.canTake() {
 				// Another record is ready and someone sleeps: the
 				// commit's wake-up may have come to us.
 				r.dataSeq.Add(1)
 				wait.Wake(r.dataSeq, 1)
 			}
-			return rec, nil
+			return rec, end, count, nil
 		}
 		switch {
 		case how == tookShut:
@@ -932,21 +956,21 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 			// release is all that is left to deliver. (Moving free past
 			// what a dead releaser left DONE is only tidying.)
 			if err := r.advanceFree(); err != nil {
-				return Record{}, err
+				return Record{}, 0, 0, err
 			}
 			if r.free.Load() < r.head.Load() {
 				if rec, ok, err := r.scanOrphans(self); ok || err != nil {
-					return rec, err
+					return rec, rec.end(), 1, err
 				}
 			}
-			return Record{}, ErrShutdown
+			return Record{}, 0, 0, ErrShutdown
 		case how == tookAgain:
 			continue
 		case !block:
-			return Record{}, errWouldBlock
+			return Record{}, 0, 0, errWouldBlock
 		}
 		if err := r.waitData(ctx, &slept); err != nil {
-			return Record{}, err
+			return Record{}, 0, 0, err
 		}
 		now := time.Now()
 		if waitSince.IsZero() {
@@ -955,7 +979,7 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 		if check = now.Sub(waitSince) >= r.poll; check {
 			waitSince = now
 			if err := r.unstick(); err != nil {
-				return Record{}, err
+				return Record{}, 0, 0, err
 			}
 		}
 	}
@@ -968,7 +992,11 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 	for {
 		shut := r.shut.Load() != 0 // before tail: see Shutdown
 		h := r.head.Load()
-		t := r.tail.Load()
+		t := r.tailSeen
+		if h >= t {
+			t = r.tail.Load()
+			r.tailSeen = t
+		}
 		if h > t || t-h > r.capacity || h%8 != 0 {
 			return Record{}, 0, corrupt("cursors head %d, tail %d", h, t)
 		}
@@ -1038,6 +1066,9 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 		}
 	}
 }
+
+// end is the position after the record.
+func (rec *Record) end() uint64 { return rec.pos + recordSize(uint64(len(rec.buf))) }
 
 func (r *Ring) record(pos, h uint64) Record {
 	off := (pos & r.mask) + 8
