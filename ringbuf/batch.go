@@ -136,6 +136,9 @@ func (c *Claims) Commit() error {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
 	r.committed.Add(uint64(c.count))
+	if r.sp {
+		r.publish()
+	}
 	r.wakeData()
 	return nil
 }

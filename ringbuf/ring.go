@@ -75,6 +75,16 @@ package ringbuf
 //     them, so the consumer's reads of the old record come before the
 //     producer's writes of the new one.
 //
+// With SingleProducer, a claim does not store tail: the producer keeps
+// where its claims end in its own memory (ptail) and Commit stores tail up
+// to there, after its compare-and-swap to COMMITTED. In the usual claim,
+// commit, claim, commit, consumers never see a CLAIMED record and wait on
+// tail alone. A claim still open when another commits (or when Shutdown
+// runs, which publishes too) becomes visible CLAIMED below tail, and
+// follows the rules above and below. A single producer that dies between
+// Claim and Commit leaves its claim above tail, where no consumer looks;
+// the next producer to open the ring claims from tail and overwrites it.
+//
 // A process that dies:
 //
 //   - holding a claim lock: the next locker takes it over (internal/robust); every
@@ -317,6 +327,11 @@ type Ring struct {
 	// use it under the consumer claim lock (or alone, with
 	// SingleConsumer), and load tail again only when head reaches it.
 	tailSeen uint64
+	// ptail, with SingleProducer, is where this process's claims end:
+	// claims go up to it, and Commit publishes them by storing tail up to
+	// it (see the top of ring.go). Go memory; an atomic only for
+	// Shutdown, which may run in another goroutine.
+	ptail atomic.Uint64
 
 	closed atomic.Bool
 }
@@ -544,6 +559,9 @@ func (r *Ring) Shutdown(ctx context.Context) error {
 	if _, err := r.prod.Lock(ctx, self); err != nil {
 		return err
 	}
+	if r.sp {
+		r.publish() // claims made before Shutdown are delivered once committed
+	}
 	r.shut.Store(1)
 	r.prod.Unlock()
 	r.dataSeq.Add(1)
@@ -621,10 +639,10 @@ func (c *Claim) Commit() error {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
 	r.committed.Add(1)
-	if r.dataSleepers.Load() != 0 {
-		r.dataSeq.Add(1)
-		wait.Wake(r.dataSeq, 1)
+	if r.sp {
+		r.publish()
 	}
+	r.wakeData()
 	return nil
 }
 
@@ -706,7 +724,7 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	if r.shut.Load() != 0 {
 		return Claim{}, false, ErrShutdown
 	}
-	t := r.tail.Load()
+	t := r.claimTail()
 	pad, total := r.place(t, need)
 	for attempt := 0; ; attempt++ {
 		f := r.freeSeen
@@ -737,9 +755,33 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	pos := t + pad
 	h := header(n, stClaimed, self)
 	r.hdr(pos).Store(h)
-	r.tail.Store(t + total) // publishes both headers
+	if r.sp {
+		r.ptail.Store(t + total) // Commit publishes
+	} else {
+		r.tail.Store(t + total) // publishes both headers
+	}
 	off := (pos & r.mask) + 8
 	return Claim{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}, true, nil
+}
+
+// claimTail is where the next claim goes: tail, or with SingleProducer
+// the end of this process's claims not yet published.
+func (r *Ring) claimTail() uint64 {
+	t := r.tail.Load()
+	if r.sp {
+		if p := r.ptail.Load(); p > t && p-t <= r.capacity {
+			return p
+		}
+	}
+	return t
+}
+
+// publish, with SingleProducer, stores tail past every claim this process
+// made: its headers, the records committed so far and the padding.
+func (r *Ring) publish() {
+	if p := r.ptail.Load(); r.tail.Load() < p {
+		r.tail.Store(p)
+	}
 }
 
 // hasSpace reports whether a claim of need bytes would fit now, or the
@@ -748,7 +790,7 @@ func (r *Ring) hasSpace(need uint64) bool {
 	if r.shut.Load() != 0 {
 		return true
 	}
-	t := r.tail.Load()
+	t := r.claimTail()
 	_, total := r.place(t, need)
 	f := r.free.Load()
 	return f > t || t+total-f <= r.capacity // a corrupt ring is the claim's to report
@@ -969,8 +1011,14 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		case !block:
 			return Record{}, 0, 0, errWouldBlock
 		}
-		if err := r.waitData(ctx, &slept); err != nil {
+		ready, err := r.waitData(ctx, &slept)
+		if err != nil {
 			return Record{}, 0, 0, err
+		}
+		if ready {
+			// Spinning found something to do, which the next take does
+			// (or reports): no clock on the hot path.
+			continue
 		}
 		now := time.Now()
 		if waitSince.IsZero() {
@@ -1091,16 +1139,17 @@ func (r *Ring) canTake() bool {
 }
 
 // waitData waits for something to take, for at most one poll interval.
-func (r *Ring) waitData(ctx context.Context, slept *bool) error {
+// ready says spinning found it.
+func (r *Ring) waitData(ctx context.Context, slept *bool) (ready bool, _ error) {
 	if wait.Spin(r.spin, r.canTake) {
-		return nil
+		return true, nil
 	}
 	if err := wait.CtxErr(ctx); err != nil {
 		if *slept && r.dataSleepers.Load() != 0 {
 			r.dataSeq.Add(1)
 			wait.Wake(r.dataSeq, 1) // pass on a wake-up we may have swallowed
 		}
-		return err
+		return false, err
 	}
 	r.dataSleepers.Add(1)
 	v := r.dataSeq.Load()
@@ -1110,7 +1159,7 @@ func (r *Ring) waitData(ctx context.Context, slept *bool) error {
 		*slept = true
 	}
 	r.dataSleepers.Add(^uint32(0))
-	return err
+	return false, err
 }
 
 // unstick runs after a poll interval spent waiting: it moves free past
