@@ -426,3 +426,54 @@ func TestBatchProcesses(t *testing.T) {
 		}
 	}
 }
+
+// With SingleProducer a claim is invisible until its Commit: consumers do
+// not wait for it, and a producer that dies with it open (played here by
+// dropping its handle) leaves nothing behind; the next producer claims
+// over it.
+func TestSingleProducerOpenClaim(t *testing.T) {
+	ctx := shmtest.Deadline(t, 10*time.Second)
+	r := newRing(t, 1024, &ringbuf.Options{SingleProducer: true, SingleConsumer: true})
+	c, err := r.ClaimBatch(ctx, []int{10, 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(c.Bytes(0), "lost")
+	if _, ok := r.TryTake(); ok {
+		t.Fatal("took an open claim")
+	}
+	if r.Len() != 0 {
+		t.Errorf("Len = %d", r.Len())
+	}
+	next, err := ringbuf.OpenHandle(r.Handle(), nil) // the next producer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	put(t, next, []byte("next"))
+	if got := get(t, r); string(got) != "next" {
+		t.Errorf("got %q, want the next producer's record", got)
+	}
+	// An open claim made visible by a later commit is taken in order.
+	c1 := must(r.Claim(ctx, 3))
+	copy(c1.Bytes(), "one")
+	put(t, r, []byte("two"))
+	if _, ok := r.TryTake(); ok {
+		t.Fatal("took past an open claim")
+	}
+	c1.Commit()
+	if a, b := get(t, r), get(t, r); string(a) != "one" || string(b) != "two" {
+		t.Errorf("got %q, %q", a, b)
+	}
+	// Shutdown publishes open claims, which are delivered once committed.
+	c2 := must(r.Claim(ctx, 5))
+	copy(c2.Bytes(), "three")
+	r.Shutdown(ctx)
+	done := make(chan []byte, 1)
+	go func() { done <- get(t, r) }()
+	mustBlock(t, done)
+	c2.Commit()
+	if got := <-done; string(got) != "three" {
+		t.Errorf("got %q after Shutdown", got)
+	}
+}

@@ -332,6 +332,10 @@ type Ring struct {
 	// it (see the top of ring.go). Go memory; an atomic only for
 	// Shutdown, which may run in another goroutine.
 	ptail atomic.Uint64
+	// pubTail is the tail this process last saw or stored as producer:
+	// if tail is anything else, another producer has claimed since, and
+	// ptail is void.
+	pubTail atomic.Uint64
 
 	closed atomic.Bool
 }
@@ -769,8 +773,11 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 func (r *Ring) claimTail() uint64 {
 	t := r.tail.Load()
 	if r.sp {
-		if p := r.ptail.Load(); p > t && p-t <= r.capacity {
+		if p := r.ptail.Load(); p > t && p-t <= r.capacity && r.pubTail.Load() == t {
 			return p
+		}
+		if r.pubTail.Load() != t {
+			r.pubTail.Store(t)
 		}
 	}
 	return t
@@ -779,8 +786,9 @@ func (r *Ring) claimTail() uint64 {
 // publish, with SingleProducer, stores tail past every claim this process
 // made: its headers, the records committed so far and the padding.
 func (r *Ring) publish() {
-	if p := r.ptail.Load(); r.tail.Load() < p {
+	if p, t := r.ptail.Load(), r.tail.Load(); t < p && t == r.pubTail.Load() {
 		r.tail.Store(p)
+		r.pubTail.Store(p)
 	}
 }
 
