@@ -262,7 +262,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(word(16, 32, 64, 3<<29|1<<42|5))           // reading by a token of a slot past the table
 	f.Add(word(17, 1<<31|5, 33, 1<<31|1<<10|3))      // lock words
 	f.Add(word(48, 1<<63, 16, 64, 32, 8))            // free past head
-	f.Add(word(34, 1, 16, 64, 48, 0))                // orphans set
+	f.Add(word(34, 1<<32, 16, 64, 48, 0))            // orphans set
+	f.Add(word(2, 3<<32|7, 3, 2<<32|9))              // sleepers with nobody asleep
 	f.Fuzz(func(t *testing.T, words []byte) {
 		seg, err := shm.New(1<<16, &shm.Options{Slots: 16})
 		if err != nil {

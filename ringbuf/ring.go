@@ -1,6 +1,6 @@
 package ringbuf
 
-// A Ring's payload (shm.KindRing, layout version 1): control lines, each
+// A Ring's payload (shm.KindRing, layout version 2): control lines, each
 // 128 bytes so that producers' and consumers' words never share a cache
 // line, then the data area. All words little-endian, reached only through
 // sync/atomic.
@@ -9,24 +9,33 @@ package ringbuf
 //	0     8     capacity       bytes in the data area: a power of two, 64 to MaxCapacity
 //	8     4     flags          bit 0 single producer, bit 1 single consumer; set at creation
 //	12    4     shut           nonzero once Shutdown ran: no Claim succeeds after it
-//	16    112   reserved, zero
+//	16    4     spaceSeq       futex word of producers waiting for space; bumped when free moves
+//	20    4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
+//	24    4     dataSeq        futex word of consumers waiting for data; bumped on commit
+//	28    4     dataSleepers   consumers asleep, or about to sleep, on dataSeq
+//	32    96    reserved, zero
 //	128   8     tail           next byte a producer may claim
 //	136   4     prodLock       producer claim lock: owner token | waiter bit (internal/robust)
-//	140   4     spaceSeq       futex word of producers waiting for space; bumped when free moves
-//	144   4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
-//	148   4     reserved, zero
+//	140   12    reserved, zero
 //	152   8     committed      records committed, ever (for Len)
 //	160   96    reserved, zero
 //	256   8     head           next record a consumer may take
 //	264   4     consLock       consumer claim lock: owner token | waiter bit
-//	268   4     dataSeq        futex word of consumers waiting for data; bumped on commit
-//	272   4     dataSleepers   consumers asleep, or about to sleep, on dataSeq
+//	268   8     reserved, zero
 //	276   4     orphans        nonzero: a record between free and head is READING by a dead consumer
 //	280   8     taken          records taken, ever, not counting redeliveries (for Len)
 //	288   96    reserved, zero
 //	384   8     free           every byte before it may be reused
 //	392   120   reserved, zero
 //	512   cap   data
+//
+// The first line is written only by New, Shutdown and waiters going to
+// sleep or being woken: every Commit reads dataSleepers and every Release
+// reads spaceSleepers, and on a line that nobody writes on the fast path
+// those reads hit the cache. (Layout version 1 kept each side's waiter
+// words on that side's line, so that every Commit missed on the line that
+// every Take writes, and every Release on the line that every Claim
+// writes.)
 //
 // Cursors are byte positions that only grow; position p lives at
 // data[p % capacity] (a uint64 of positions would take 136 years to wrap at
@@ -169,12 +178,12 @@ const (
 	offShut          = 12
 	offTail          = 128
 	offProdLock      = 136
-	offSpaceSeq      = 140
-	offSpaceSleepers = 144
+	offSpaceSeq      = 16
+	offSpaceSleepers = 20
 	offHead          = 256
 	offConsLock      = 264
-	offDataSeq       = 268
-	offDataSleepers  = 272
+	offDataSeq       = 24
+	offDataSleepers  = 28
 	offOrphans       = 276
 	offFree          = 384
 	offCommitted     = 152
@@ -185,7 +194,7 @@ const (
 	flagSingleConsumer = 1 << 1
 	knownFlags         = flagSingleProducer | flagSingleConsumer
 
-	objectVersion = 1
+	objectVersion = 2
 )
 
 // Limits.
