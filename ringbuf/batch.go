@@ -354,9 +354,10 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) 
 	return h, took
 }
 
-// wakeData wakes one consumer if any sleeps.
+// wakeData wakes one consumer if any went to sleep since the last wake-up
+// (see the top of ring.go).
 func (r *Ring) wakeData() {
-	if r.dataSleepers.Load() != 0 {
+	if r.dataSleepers.Load() != 0 && r.dataWake.Load() != 0 && r.dataWake.Swap(0) != 0 {
 		r.dataSeq.Add(1)
 		wait.Wake(r.dataSeq, 1)
 	}

@@ -13,7 +13,9 @@ package ringbuf
 //	20    4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
 //	24    4     dataSeq        futex word of consumers waiting for data; bumped on commit
 //	28    4     dataSleepers   consumers asleep, or about to sleep, on dataSeq
-//	32    96    reserved, zero
+//	32    4     spaceWake      nonzero: a producer went to sleep since the last wake-up of spaceSeq
+//	36    4     dataWake       nonzero: a consumer went to sleep since the last wake-up of dataSeq
+//	40    88    reserved, zero
 //	128   8     tail           next byte a producer may claim
 //	136   4     prodLock       producer claim lock: owner token | waiter bit (internal/robust)
 //	140   12    reserved, zero
@@ -28,6 +30,28 @@ package ringbuf
 //	384   8     free           every byte before it may be reused
 //	392   120   reserved, zero
 //	512   cap   data
+//
+// Waiting: a waiter adds itself to the sleepers word, loads the sequence
+// word, stores 1 in the wake word, checks its condition once more and
+// sleeps only while the sequence word holds what it loaded (futex), for at
+// most the poll interval; then it takes itself off the sleepers word, and
+// if others still sleep stores 1 in the wake word again. A waker changes
+// the state (commit, free), then, if the sleepers word is not zero and it
+// swaps the wake word from nonzero to zero, bumps the sequence word and
+// makes the wake system call. All are sequentially consistent atomics, so
+// no wake-up is lost: a waiter whose check came before the waker's change
+// stored its 1 before that change, so the waker's swap comes after the 1;
+// whichever swap takes that 1 (the waker's or an earlier one's) is
+// followed by a bump of the sequence word, after the waiter loaded it, and
+// the futex does not let the waiter sleep through that bump. (Storing the
+// 1 before loading the sequence word would be wrong: a swap between the
+// two would bump before the load and wake nobody.) The wake word is what
+// keeps a stream of commits from making a system call each while a woken
+// consumer is on its way back to a CPU (the sleepers word says it sleeps
+// until it runs): only the first of them wakes it. A wake of one waiter
+// that reaches another leaves the first asleep until the woken one stores
+// 1 again on its way out, or passes the wake on (take, and a waiter whose
+// context ended, wake one more whenever others sleep).
 //
 // The first line is written only by New, Shutdown and waiters going to
 // sleep or being woken: every Commit reads dataSleepers and every Release
@@ -184,6 +208,8 @@ const (
 	offConsLock      = 264
 	offDataSeq       = 24
 	offDataSleepers  = 28
+	offSpaceWake     = 32
+	offDataWake      = 36
 	offOrphans       = 276
 	offFree          = 384
 	offCommitted     = 152
@@ -323,6 +349,7 @@ type Ring struct {
 	hdrs     []atomic.Uint64 // the data area as words, for headers
 
 	shut, spaceSeq, spaceSleepers, dataSeq, dataSleepers, orphans *atomic.Uint32
+	spaceWake, dataWake                                           *atomic.Uint32
 	tail, head, free, committed, taken                            *atomic.Uint64
 	prod, cons                                                    robust.Mutex
 
@@ -458,6 +485,7 @@ func (r *Ring) init() error {
 	capW, flagsW := u64(offCapacity), u32(offFlags)
 	r.shut, r.spaceSeq, r.spaceSleepers = u32(offShut), u32(offSpaceSeq), u32(offSpaceSleepers)
 	r.dataSeq, r.dataSleepers, r.orphans = u32(offDataSeq), u32(offDataSleepers), u32(offOrphans)
+	r.spaceWake, r.dataWake = u32(offSpaceWake), u32(offDataWake)
 	r.tail, r.head, r.free = u64(offTail), u64(offHead), u64(offFree)
 	r.committed, r.taken = u64(offCommitted), u64(offTaken)
 	prod, cons := u32(offProdLock), u32(offConsLock)
@@ -828,13 +856,16 @@ func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
 	}
 	r.spaceSleepers.Add(1)
 	v := r.spaceSeq.Load()
+	r.spaceWake.Store(1) // after the load: see the top of ring.go
 	polled := false
 	var err error
 	if !r.hasSpace(need) {
 		polled, err = r.sleep(ctx, r.spaceSeq, v)
 		*slept = true
 	}
-	r.spaceSleepers.Add(^uint32(0))
+	if r.spaceSleepers.Add(^uint32(0)) != 0 {
+		r.spaceWake.Store(1) // for those still asleep
+	}
 	if err != nil {
 		return err
 	}
@@ -889,7 +920,7 @@ func (rec *Record) Release() error {
 // waiting for space if it moved.
 func (r *Ring) advanceFree() error {
 	moved, err := r.moveFree()
-	if moved && r.spaceSleepers.Load() != 0 {
+	if moved && r.spaceSleepers.Load() != 0 && r.spaceWake.Load() != 0 && r.spaceWake.Swap(0) != 0 {
 		r.spaceSeq.Add(1)
 		wait.Wake(r.spaceSeq, 0)
 	}
@@ -1170,12 +1201,15 @@ func (r *Ring) waitData(ctx context.Context, slept *bool) (ready bool, _ error) 
 	}
 	r.dataSleepers.Add(1)
 	v := r.dataSeq.Load()
+	r.dataWake.Store(1) // after the load: see the top of ring.go
 	var err error
 	if !r.canTake() {
 		_, err = r.sleep(ctx, r.dataSeq, v)
 		*slept = true
 	}
-	r.dataSleepers.Add(^uint32(0))
+	if r.dataSleepers.Add(^uint32(0)) != 0 {
+		r.dataWake.Store(1) // for those still asleep
+	}
 	return false, err
 }
 
