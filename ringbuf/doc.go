@@ -37,7 +37,8 @@
 // A T without pointers travels as its own bytes; []byte as it is; any
 // other T through encoding/gob (or QueueOptions.Codec). Get copies the
 // message out and releases it before it returns, so a message goes to one
-// Get only. Shutdown ends a queue for everyone (Puts fail, Gets drain);
+// Get only; GetInto does the same into the caller's variable, reusing a
+// []byte's buffer, so that a loop of Put and GetInto allocates nothing. Shutdown ends a queue for everyone (Puts fail, Gets drain);
 // Close, as everywhere in shmkit, lets go of this process's handle. The
 // control words are described at the top of queue.go.
 //

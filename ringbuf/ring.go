@@ -305,6 +305,8 @@ func (*noCopy) Unlock() {}
 // Claim space, fill it in place and Commit it; consumers Take a record,
 // read it in place and Release it. Records come out in the order their
 // claims were made (Take waits for an uncommitted record at the front).
+// ClaimBatch and TakeBatch do the same for several records at once, with
+// one round of the claim lock and one wake-up (see Claims and Records).
 //
 // Make one with New, or open one with Open or OpenHandle; a *Ring passed to
 // process.Start arrives in the child as the same ring. A Ring must not be
