@@ -137,10 +137,18 @@ package ringbuf
 //     possibly out of order.
 //   - after Release, before it moved free: the DONE record is passed by the
 //     next Release, or by a producer waiting for space.
-//   - asleep: the sleepers count stays one too high, which costs later
-//     commits or releases a needless wake system call, nothing else.
+//   - asleep: the sleepers count stays one too high, which costs the next
+//     commit or release after a live waiter has gone to sleep (and stored 1
+//     in the wake word) one needless wake system call, nothing else.
+//   - between its swap of a wake word and its wake: the sleepers it should
+//     have woken wait out their poll interval.
 //   - between a commit or take compare-and-swap and the update of
-//     committed or taken that follows it: Len is off by one from then on.
+//     committed or taken that follows it: Len is off by that commit's or
+//     take's count of records (one, or a batch's) from then on.
+//   - with SingleProducer, between Commit's compare-and-swap and its store
+//     of tail: the record is COMMITTED above tail, where no consumer looks,
+//     and is overwritten by the next producer's claim. Commit had not
+//     returned, so the record had not been promised.
 //
 // Len is committed − taken rather than one counter that both sides update,
 // so that producers and consumers each write only their own line; a
@@ -528,7 +536,8 @@ func (r *Ring) MaxRecord() int { return int(r.maxRec) }
 
 // Len is the number of records committed and not yet taken. It is exact
 // unless a process died between a commit or take and its update of the
-// count, which leaves it off by one while the ring holds records; an empty
+// count, which leaves it off (by one, or by a batch) while the ring holds
+// records; an empty
 // ring (head has caught up with tail) has Len 0 whatever the counts say.
 func (r *Ring) Len() int {
 	if r.closed.Load() {
