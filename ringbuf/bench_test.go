@@ -140,10 +140,12 @@ func streamCap(size int) int {
 	return bigCap
 }
 
-// batchOf is how many size-byte records one batch carries: up to 64, as
-// many as a ring of capacity takes at once.
+// batchOf is how many size-byte records one batch carries: up to 64, and
+// at most an eighth of the ring, so that producer and consumer still work
+// on different parts of it at once (a batch of half the ring makes each
+// wait for the other's whole batch).
 func batchOf(size, capacity int) int {
-	return max(1, min(64, (capacity/2)/(8+(size+7)&^7)))
+	return max(1, min(64, (capacity/8)/(8+(size+7)&^7)))
 }
 
 var spinning = &ringbuf.Options{Spin: time.Second}
