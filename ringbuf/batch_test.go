@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -475,5 +476,242 @@ func TestSingleProducerOpenClaim(t *testing.T) {
 	c2.Commit()
 	if got := <-done; string(got) != "three" {
 		t.Errorf("got %q after Shutdown", got)
+	}
+}
+
+// TestNoLostWakeups: producers and consumers that sleep at once (no spin)
+// and would sleep for a minute if nobody woke them, on a ring small enough
+// that both sides wait all the time, some with batches. A lost wake-up
+// shows as a stall past the deadline.
+func TestNoLostWakeups(t *testing.T) {
+	ctx, cancel := context.WithCancel(shmtest.Deadline(t, 60*time.Second))
+	defer cancel()
+	const producers, consumers, each = 4, 4, 3000
+	r := newRing(t, 256, &ringbuf.Options{Spin: -1, Poll: time.Minute})
+	errs := make(chan error, producers+consumers)
+	var got [producers * each]atomic.Int32
+	for p := range producers {
+		go func() {
+			sizes := []int{8, 8, 8}
+			for s := 0; s < each; {
+				if p%2 == 0 || each-s < len(sizes) {
+					c, err := r.Claim(ctx, 8)
+					if err != nil {
+						errs <- err
+						return
+					}
+					binary.LittleEndian.PutUint64(c.Bytes(), uint64(p*each+s))
+					c.Commit()
+					s++
+					continue
+				}
+				c, err := r.ClaimBatch(ctx, sizes)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for i := range c.Len() {
+					binary.LittleEndian.PutUint64(c.Bytes(i), uint64(p*each+s+i))
+				}
+				c.Commit()
+				s += c.Len()
+			}
+			errs <- nil
+		}()
+	}
+	var left atomic.Int64
+	left.Store(producers * each)
+	for c := range consumers {
+		go func() {
+			for left.Load() > 0 {
+				rs, err := r.TakeBatch(ctx, 1+c%3)
+				if err != nil {
+					if errors.Is(err, ringbuf.ErrShutdown) {
+						break
+					}
+					errs <- err
+					return
+				}
+				for i := range rs.Len() {
+					got[binary.LittleEndian.Uint64(rs.Bytes(i))].Add(1)
+				}
+				left.Add(-int64(rs.Len()))
+				rs.Release()
+			}
+			errs <- nil
+		}()
+	}
+	// Every goroutine returns before the test does (and the ring is
+	// closed): on the first error, the others are cancelled.
+	var first error
+	for range producers {
+		if err := <-errs; err != nil && first == nil {
+			first = fmt.Errorf("producer: %w", err)
+			cancel()
+		}
+	}
+	for left.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	r.Shutdown(context.Background()) // wakes the consumers that wait for more
+	for range consumers {
+		if err := <-errs; err != nil && first == nil {
+			first = fmt.Errorf("consumer: %w", err)
+		}
+	}
+	if first != nil {
+		t.Fatalf("%v (a lost wake-up?)", first)
+	}
+	for i := range got {
+		if n := got[i].Load(); n != 1 {
+			t.Fatalf("message %d delivered %d times", i, n)
+		}
+	}
+}
+
+// A consumer for the batch kill test: like batchConsumer, but a message
+// may come again (after a consumer was killed holding it) and out of
+// order.
+var batchKillConsumer = process.MustRegister("ring-batch-kill-consumer", func(ctx context.Context, a mpArgs) error {
+	r, bk, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rng := rand.New(rand.NewPCG(uint64(a.ID), uint64(os.Getpid())))
+	for {
+		rs, err := r.TakeBatch(ctx, 1+rng.IntN(16))
+		if errors.Is(err, ringbuf.ErrShutdown) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for i := range rs.Len() {
+			b := rs.Bytes(i)
+			if len(b) < 16 || binary.LittleEndian.Uint64(b[8:]) != checksum(b[16:]) {
+				return fmt.Errorf("consumer %d: bad message of %d bytes", a.ID, len(b))
+			}
+			id := binary.LittleEndian.Uint64(b)
+			p, s := int(id>>32), int(uint32(id))
+			if p >= a.Producers || s >= a.PerProducer {
+				return fmt.Errorf("consumer %d: message %#x out of range", a.ID, id)
+			}
+			bk.taken(p*a.PerProducer + s).Add(1)
+		}
+		if err := rs.Release(); err != nil {
+			return err
+		}
+	}
+})
+
+// TestBatchKill SIGKILLs batch producers and consumers at random moments:
+// every message whose batch's Commit returned is delivered, and a message
+// is delivered twice only if a consumer was killed holding it (at most 16
+// per killed consumer). BATCH_KILL_ROUNDS=n runs n rounds (default 6).
+func TestBatchKill(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 120*time.Second)
+	rounds := 6
+	if s := os.Getenv("BATCH_KILL_ROUNDS"); s != "" {
+		fmt.Sscan(s, &rounds)
+	}
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for round := range rounds {
+		batchKillRound(t, ctx, rng, round)
+	}
+}
+
+func batchKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int) {
+	const producers, consumers, each = 2, 2, 2000
+	seg := anon(t, 1<<20)
+	r, err := ringbuf.New(seg, "", 4096, &ringbuf.Options{Poll: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	bk := newBook(t, seg, producers*each)
+	args := mpArgs{Ring: r, Book: bk.o, Producers: producers, PerProducer: each, MaxPayload: 100, Poll: 2 * time.Millisecond}
+	type child struct {
+		p        *process.Process
+		consumer bool
+		killed   bool
+	}
+	var kids []*child
+	start := func(f *process.Func[mpArgs], id int, cons bool) *child {
+		a := args
+		a.ID = id
+		p, err := process.Start(ctx, f, a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
+		k := &child{p: p, consumer: cons}
+		kids = append(kids, k)
+		return k
+	}
+	for i := range consumers {
+		start(batchKillConsumer, i, true)
+	}
+	for i := range producers {
+		start(batchProducer, i, false)
+	}
+	consumerKills := 0
+	for range 1 + rng.IntN(2) {
+		time.Sleep(time.Duration(rng.IntN(20000)) * time.Microsecond) // a random kill point, not an ordering
+		k := kids[rng.IntN(len(kids))]
+		if k.killed {
+			continue
+		}
+		k.p.Kill()
+		k.p.Join(ctx)
+		k.killed = true
+		if k.consumer {
+			consumerKills++
+			start(batchKillConsumer, consumers+consumerKills, true)
+		}
+	}
+	for _, k := range kids {
+		if !k.consumer && !k.killed {
+			if err := k.p.Join(ctx); err != nil {
+				t.Fatalf("round %d: producer: %v", round, err)
+			}
+		}
+	}
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kids {
+		if k.consumer && !k.killed {
+			if err := k.p.Join(ctx); err != nil {
+				t.Fatalf("round %d: consumer: %v", round, err)
+			}
+		}
+	}
+	// The drain: a fresh consumer takes what dead consumers left.
+	if err := start(batchKillConsumer, 9, true).p.Join(ctx); err != nil {
+		t.Fatalf("round %d: drain: %v", round, err)
+	}
+	lost, twice := 0, 0
+	for m := range producers * each {
+		n := int(bk.taken(m).Load())
+		if bk.committed(m).Load() != 0 && n == 0 {
+			lost++
+		}
+		twice += max(n-1, 0)
+	}
+	if lost > 0 {
+		t.Errorf("round %d: %d committed messages never delivered", round, lost)
+	}
+	if twice > 16*consumerKills {
+		t.Errorf("round %d: %d deliveries again after %d consumer kills (at most 16 each)", round, twice, consumerKills)
+	}
+	if n := r.Len(); n != 0 {
+		t.Errorf("round %d: Len after the drain = %d", round, n)
+	}
+	if f, h, tl := cursor(t, r, 384), cursor(t, r, 256), cursor(t, r, 128); f != tl || h != tl {
+		t.Errorf("round %d: after the drain free %d, head %d, tail %d; want all equal", round, f, h, tl)
 	}
 }
