@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,12 +18,26 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// The benchmark partner: a child that runs, on command, its half of a
-// two-process scenario. Command words (uint32, in Cmd): 0 sequence number,
-// 1 mode, 2 count, 3 done sequence number, 4 ping-pong word.
+// The ring benchmarks run between this process and a partner child, each
+// beside a baseline written here and run in the same benchmark (see
+// shmtest.Versus): a raw SPSC ring of fixed slots (two cursors on separate
+// lines, no headers, no locks, spinning), a raw spin ping-pong (a payload
+// copied into shared memory and one word flipped), a raw futex ping-pong
+// (the same, sleeping in FUTEX_WAIT with no spin), and for 4→4 a Go
+// channel between goroutines of one process. Both sides touch every
+// payload byte.
+//
+// The partner runs, on command, its half of one batch. Command words
+// (uint32, in Cmd): 0 sequence number, 1 mode, 2 count, 3 done sequence
+// number, 4 payload size, 5 batch; 32 the ping-pong word, on a line of its
+// own.
 type benchArgs struct {
-	Stream, Ping, Pong *ringbuf.Ring
-	Cmd, Raw           *shm.Object
+	Small, Big           *ringbuf.Ring // streams: SPSC, 128 KiB and 4 MiB
+	PingS, PongS         *ringbuf.Ring // round trips: SPSC, 16 KiB, spinning
+	PingB, PongB         *ringbuf.Ring // the same, 4 MiB
+	SleepPing, SleepPong *ringbuf.Ring // round trips: SPSC, 4 KiB, sleeping at once
+	Many                 *ringbuf.Ring // 4→4: MPMC, 1 MiB
+	Cmd, Raw, RawPing    *shm.Object
 }
 
 const (
@@ -30,16 +45,34 @@ const (
 	modeRawStream
 	modePingPong
 	modeRawPingPong
+	modeSleepPingPong
+	modeFutexPingPong
+	modeMany
 	modeExit
 )
 
 const (
-	msgSize  = 64
-	rawSlots = 2048 // of msgSize bytes: the same 128 KiB as the ring
-	rawData  = 256  // offset of the raw ring's slots, after two lines
+	smallCap = 128 << 10
+	bigCap   = 4 << 20
+	pingCap  = 16 << 10
+	rawData  = 256 // offset of the raw ring's slots, after two lines
 )
 
-type cmdWords struct{ seq, mode, count, done, word *atomic.Uint32 }
+// benchSizes are the payloads, with the messages per Versus call of a
+// stream and of a round trip.
+var benchSizes = []struct {
+	name         string
+	size         int
+	msgs, rounds int
+}{
+	{"8B", 8, 20000, 2000},
+	{"64B", 64, 20000, 2000},
+	{"4KiB", 4 << 10, 4000, 1000},
+	{"64KiB", 64 << 10, 400, 100},
+	{"1MiB", 1 << 20, 20, 20},
+}
+
+type cmdWords struct{ seq, mode, count, done, size, batch, word *atomic.Uint32 }
 
 func cmdOf(o *shm.Object) cmdWords {
 	w := func(i uint64) *atomic.Uint32 {
@@ -49,17 +82,18 @@ func cmdOf(o *shm.Object) cmdWords {
 		}
 		return p
 	}
-	return cmdWords{w(0), w(1), w(2), w(3), w(32)} // the ping-pong word on a line of its own
+	return cmdWords{w(0), w(1), w(2), w(3), w(4), w(5), w(32)}
 }
 
-// rawRing is the baseline: fixed 64-byte slots, a head and a tail on
-// separate lines, no headers, no locks, spinning.
+// rawRing is the streaming baseline: slots of one message, a head and a
+// tail on separate lines, no headers, no locks, spinning.
 type rawRing struct {
-	head, tail *atomic.Uint64
-	data       []byte
+	head, tail  *atomic.Uint64
+	data        []byte
+	slot, slots uint64
 }
 
-func rawOf(o *shm.Object) rawRing {
+func rawOf(o *shm.Object, size int) rawRing {
 	h, err := o.Payload().Uint64(0)
 	if err != nil {
 		panic(err)
@@ -68,14 +102,15 @@ func rawOf(o *shm.Object) rawRing {
 	if err != nil {
 		panic(err)
 	}
-	return rawRing{h, t, o.UnsafeBytes()[rawData:]}
+	capacity := uint64(streamCap(size))
+	return rawRing{h, t, o.UnsafeBytes()[rawData:][:capacity], uint64(size), capacity / uint64(size)}
 }
 
 func (r rawRing) put(msg []byte) {
 	t := r.tail.Load()
-	for t-r.head.Load() == rawSlots {
+	for t-r.head.Load() == r.slots {
 	}
-	copy(r.data[(t%rawSlots)*msgSize:][:msgSize], msg)
+	copy(r.data[(t%r.slots)*r.slot:][:r.slot], msg)
 	r.tail.Store(t + 1)
 }
 
@@ -83,27 +118,68 @@ func (r rawRing) get() byte {
 	h := r.head.Load()
 	for r.tail.Load() == h {
 	}
-	var sum byte
-	for _, c := range r.data[(h%rawSlots)*msgSize:][:msgSize] {
-		sum += c
-	}
+	s := sum(r.data[(h%r.slots)*r.slot:][:r.slot])
 	r.head.Store(h + 1)
-	return sum
+	return s
+}
+
+func sum(b []byte) byte {
+	var s byte
+	for _, c := range b {
+		s += c
+	}
+	return s
+}
+
+// streamCap is the data capacity of the ring a stream of size-byte
+// messages uses; the raw ring gets as many bytes.
+func streamCap(size int) int {
+	if size <= 4<<10 {
+		return smallCap
+	}
+	return bigCap
+}
+
+// batchOf is how many size-byte records one batch carries: up to 64, and
+// at most an eighth of the ring, so that producer and consumer still work
+// on different parts of it at once (a batch of half the ring makes each
+// wait for the other's whole batch).
+func batchOf(size, capacity int) int {
+	return max(1, min(64, (capacity/8)/(8+(size+7)&^7)))
 }
 
 var spinning = &ringbuf.Options{Spin: time.Second}
 
+func (a benchArgs) pair(size int) (ping, pong *ringbuf.Ring) {
+	if size <= 4<<10 {
+		return a.PingS, a.PongS
+	}
+	return a.PingB, a.PongB
+}
+
+func (a benchArgs) stream(size int) *ringbuf.Ring {
+	if size <= 4<<10 {
+		return a.Small
+	}
+	return a.Big
+}
+
 var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.Context, a benchArgs) error {
 	runtime.LockOSThread()
 	c := cmdOf(a.Cmd)
-	raw := rawOf(a.Raw)
 	var err error
-	if a.Ping, err = ringbuf.OpenHandle(a.Ping.Handle(), spinning); err != nil {
-		return err
+	for _, p := range []**ringbuf.Ring{&a.PingS, &a.PongS, &a.PingB, &a.PongB} {
+		if *p, err = ringbuf.OpenHandle((*p).Handle(), spinning); err != nil {
+			return err
+		}
 	}
-	if a.Pong, err = ringbuf.OpenHandle(a.Pong.Handle(), spinning); err != nil {
-		return err
+	sleepy := &ringbuf.Options{Spin: -1}
+	for _, p := range []**ringbuf.Ring{&a.SleepPing, &a.SleepPong} {
+		if *p, err = ringbuf.OpenHandle((*p).Handle(), sleepy); err != nil {
+			return err
+		}
 	}
+	raw := a.RawPing.UnsafeBytes()
 	var seen uint32
 	var sink byte
 	for {
@@ -114,32 +190,47 @@ var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.C
 			}
 		}
 		seen = c.seq.Load()
-		n := int(c.count.Load())
+		n, size, batch := int(c.count.Load()), int(c.size.Load()), int(c.batch.Load())
 		switch c.mode.Load() {
 		case modeExit:
 			return nil
 		case modeStream:
-			for range n {
-				rec, err := a.Stream.Take(ctx)
+			r := a.stream(size)
+			for left := n; left > 0 && batch <= 1; left-- {
+				rec, err := r.Take(ctx)
 				if err != nil {
 					return err
 				}
-				for _, b := range rec.Bytes() {
-					sink += b
-				}
+				sink += sum(rec.Bytes())
 				rec.Release()
 			}
-		case modeRawStream:
-			for range n {
-				sink += raw.get()
-			}
-		case modePingPong:
-			for range n {
-				rec, err := a.Ping.Take(ctx)
+			for left := n; left > 0 && batch > 1; {
+				rs, err := r.TakeBatch(ctx, min(batch, left))
 				if err != nil {
 					return err
 				}
-				cl, err := a.Pong.Claim(ctx, rec.Len())
+				for i := range rs.Len() {
+					sink += sum(rs.Bytes(i))
+				}
+				left -= rs.Len()
+				rs.Release()
+			}
+		case modeRawStream:
+			rr := rawOf(a.Raw, size)
+			for range n {
+				sink += rr.get()
+			}
+		case modePingPong, modeSleepPingPong:
+			ping, pong := a.pair(size)
+			if c.mode.Load() == modeSleepPingPong {
+				ping, pong = a.SleepPing, a.SleepPong
+			}
+			for range n {
+				rec, err := ping.Take(ctx)
+				if err != nil {
+					return err
+				}
+				cl, err := pong.Claim(ctx, rec.Len())
 				if err != nil {
 					return err
 				}
@@ -151,7 +242,38 @@ var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.C
 			for i := range uint32(n) {
 				for c.word.Load() != 2*i+1 {
 				}
+				copy(raw[size:2*size], raw[:size])
 				c.word.Store(2*i + 2)
+			}
+		case modeFutexPingPong:
+			for i := range uint32(n) {
+				for v := c.word.Load(); v != 2*i+1; v = c.word.Load() {
+					futex.Wait(c.word, v, time.Now().Add(time.Second))
+				}
+				copy(raw[size:2*size], raw[:size])
+				c.word.Store(2*i + 2)
+				futex.Wake(c.word, 1)
+			}
+		case modeMany:
+			var wg sync.WaitGroup
+			var tickets atomic.Int64
+			var errs [4]error
+			for g := range 4 {
+				wg.Go(func() {
+					for tickets.Add(1) <= int64(n) {
+						rec, err := a.Many.Take(ctx)
+						if err != nil {
+							errs[g] = err
+							return
+						}
+						sink += sum(rec.Bytes())
+						rec.Release()
+					}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs[:]...); err != nil {
+				return err
 			}
 		}
 		c.done.Store(seen)
@@ -160,56 +282,64 @@ var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.C
 })
 
 type bench struct {
-	b                  *testing.B
-	ctx                context.Context
-	c                  cmdWords
-	raw                rawRing
-	stream, ping, pong *ringbuf.Ring
-	seq                uint32
+	b   *testing.B
+	ctx context.Context
+	c   cmdWords
+	a   benchArgs
+	seq uint32
 }
 
 func newBench(b *testing.B) *bench {
 	shmtest.NeedProcesses(b)
 	ctx := shmtest.Deadline(b, 10*time.Minute)
-	seg := anon(b, 1<<20)
-	sp := &ringbuf.Options{SingleProducer: true, SingleConsumer: true}
-	mk := func(capacity int, opts *ringbuf.Options) *ringbuf.Ring {
-		r, err := ringbuf.New(seg, "", capacity, opts)
+	seg := anon(b, 2*bigCap+bigCap+bigCap+smallCap+2*pingCap+8<<10+1<<20+bigCap+rawData+2<<20+1<<20)
+	mk := func(capacity int, opts ringbuf.Options) *ringbuf.Ring {
+		r, err := ringbuf.New(seg, "", capacity, &opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { r.Close() })
 		return r
 	}
-	stream := mk(128<<10, sp)
-	sp.Spin = time.Second
-	ping, pong := mk(4096, sp), mk(4096, sp)
-	cmd, err := seg.AllocBytes("", 256)
+	obj := func(size int) *shm.Object {
+		o, err := seg.AllocBytes("", size)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { o.Close() })
+		return o
+	}
+	sp := ringbuf.Options{SingleProducer: true, SingleConsumer: true}
+	spin := sp
+	spin.Spin = time.Second
+	sleepy := sp
+	sleepy.Spin = -1
+	a := benchArgs{
+		Small: mk(smallCap, sp), Big: mk(bigCap, sp),
+		PingS: mk(pingCap, spin), PongS: mk(pingCap, spin),
+		PingB: mk(bigCap, spin), PongB: mk(bigCap, spin),
+		SleepPing: mk(4<<10, sleepy), SleepPong: mk(4<<10, sleepy),
+		Many: mk(1<<20, ringbuf.Options{}),
+		Cmd:  obj(256), Raw: obj(rawData + bigCap), RawPing: obj(2 << 20),
+	}
+	p, err := process.Start(ctx, benchPartner, a, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cmd.Close() })
-	raw, err := seg.AllocBytes("", rawData+rawSlots*msgSize)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { raw.Close() })
-	p, err := process.Start(ctx, benchPartner, benchArgs{Stream: stream, Ping: ping, Pong: pong, Cmd: cmd, Raw: raw}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bn := &bench{b: b, ctx: ctx, c: cmdOf(cmd), raw: rawOf(raw), stream: stream, ping: ping, pong: pong}
+	bn := &bench{b: b, ctx: ctx, c: cmdOf(a.Cmd), a: a}
 	b.Cleanup(func() {
-		bn.command(modeExit, 0)
+		bn.command(modeExit, 0, 0, 0)
 		p.Join(context.Background())
 	})
 	return bn
 }
 
 // command starts the partner on mode; wait waits until it is done.
-func (bn *bench) command(mode, n int) {
+func (bn *bench) command(mode, n, size, batch int) {
 	bn.c.mode.Store(uint32(mode))
 	bn.c.count.Store(uint32(n))
+	bn.c.size.Store(uint32(size))
+	bn.c.batch.Store(uint32(batch))
 	bn.seq++
 	bn.c.seq.Store(bn.seq)
 	futex.Wake(bn.c.seq, 1)
@@ -225,73 +355,215 @@ func (bn *bench) wait() error {
 	return nil
 }
 
-// BenchmarkStream: 64-byte messages from this process to another, through
-// a single-producer single-consumer Ring, against a raw SPSC ring of
-// 64-byte slots (two cursors, no headers, no locks). Both sides touch
-// every byte.
-func BenchmarkStream(b *testing.B) {
-	const batch = 20000
-	bn := newBench(b)
-	msg := make([]byte, msgSize)
+func message(size int) []byte {
+	msg := make([]byte, size)
 	for i := range msg {
 		msg[i] = byte(i)
 	}
-	b.Logf("64 B messages, one process to another, per message: ringbuf SPSC Claim/Commit → Take/Release vs a raw SPSC ring")
-	shmtest.Versus(b, batch, func() error {
-		bn.command(modeStream, batch)
-		for range batch {
-			c, err := bn.stream.Claim(bn.ctx, msgSize)
-			if err != nil {
-				return err
+	return msg
+}
+
+// BenchmarkStream: messages from this process to another through an SPSC
+// Ring, one Claim/Commit and one Take/Release per message (single) or
+// ClaimBatch/Commit and TakeBatch/Release of up to 64 (batched), against a
+// raw SPSC ring of as many bytes. ns/op is per message.
+func BenchmarkStream(b *testing.B) {
+	bn := newBench(b)
+	for _, sz := range benchSizes {
+		for _, batched := range []bool{false, true} {
+			name := sz.name + "/single"
+			if batched {
+				name = sz.name + "/batched"
 			}
-			copy(c.Bytes(), msg)
-			c.Commit()
+			b.Run(name, func(b *testing.B) {
+				bn.b = b
+				msg := message(sz.size)
+				r := bn.a.stream(sz.size)
+				batch := 1
+				if batched {
+					batch = batchOf(sz.size, r.Cap())
+				}
+				sizes := make([]int, batch)
+				for i := range sizes {
+					sizes[i] = sz.size
+				}
+				b.Logf("%s messages, one process to another, per message: SPSC ring, batches of %d, vs a raw SPSC ring", sz.name, batch)
+				shmtest.Versus(b, sz.msgs, func() error {
+					bn.command(modeStream, sz.msgs, sz.size, batch)
+					for left := sz.msgs; left > 0; {
+						k := min(batch, left)
+						if k == 1 {
+							c, err := r.Claim(bn.ctx, sz.size)
+							if err != nil {
+								return err
+							}
+							copy(c.Bytes(), msg)
+							c.Commit()
+						} else {
+							c, err := r.ClaimBatch(bn.ctx, sizes[:k])
+							if err != nil {
+								return err
+							}
+							for i := range k {
+								copy(c.Bytes(i), msg)
+							}
+							c.Commit()
+						}
+						left -= k
+					}
+					return bn.wait()
+				}, func() error {
+					raw := rawOf(bn.a.Raw, sz.size)
+					raw.head.Store(0) // the partner has taken all
+					raw.tail.Store(0)
+					bn.command(modeRawStream, sz.msgs, sz.size, 0)
+					for range sz.msgs {
+						raw.put(msg)
+					}
+					return bn.wait()
+				})
+			})
 		}
-		return bn.wait()
+	}
+}
+
+// BenchmarkPingPong: a message to another process and back, both sides
+// spinning, through two SPSC Rings, against the same payload copied
+// through shared memory with one word flipped each way. ns/op is per round
+// trip.
+func BenchmarkPingPong(b *testing.B) {
+	bn := newBench(b)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	raw := bn.a.RawPing.UnsafeBytes()
+	for _, sz := range benchSizes {
+		b.Run(sz.name, func(b *testing.B) {
+			bn.b = b
+			msg := message(sz.size)
+			ping, pong := bn.a.pair(sz.size)
+			b.Logf("round trip of %s through two spinning SPSC rings vs a spin ping-pong on one shared word", sz.name)
+			shmtest.Versus(b, sz.rounds, func() error {
+				bn.command(modePingPong, sz.rounds, sz.size, 0)
+				return pingPong(bn.ctx, ping, pong, msg, sz.rounds)
+			}, func() error {
+				bn.c.word.Store(0)
+				bn.command(modeRawPingPong, sz.rounds, sz.size, 0)
+				for i := range uint32(sz.rounds) {
+					copy(raw, msg)
+					bn.c.word.Store(2*i + 1)
+					for bn.c.word.Load() != 2*i+2 {
+					}
+					copy(msg, raw[sz.size:2*sz.size])
+				}
+				return bn.wait()
+			})
+		})
+	}
+}
+
+func pingPong(ctx context.Context, ping, pong *ringbuf.Ring, msg []byte, rounds int) error {
+	for range rounds {
+		c, err := ping.Claim(ctx, len(msg))
+		if err != nil {
+			return err
+		}
+		copy(c.Bytes(), msg)
+		c.Commit()
+		rec, err := pong.Take(ctx)
+		if err != nil {
+			return err
+		}
+		copy(msg, rec.Bytes())
+		rec.Release()
+	}
+	return nil
+}
+
+// BenchmarkSleepingPingPong: a 64-byte round trip where both sides sleep
+// at once (rings with a negative Spin), against a raw futex ping-pong: the
+// same copies, one word, FUTEX_WAIT and FUTEX_WAKE each way.
+func BenchmarkSleepingPingPong(b *testing.B) {
+	const rounds, size = 500, 64
+	bn := newBench(b)
+	ping, pong := bn.a.SleepPing, bn.a.SleepPong
+	raw := bn.a.RawPing.UnsafeBytes()
+	msg := message(size)
+	b.Logf("round trip of 64 B, both sides sleeping in the kernel, vs a raw futex ping-pong")
+	shmtest.Versus(b, rounds, func() error {
+		bn.command(modeSleepPingPong, rounds, size, 0)
+		return pingPong(bn.ctx, ping, pong, msg, rounds)
 	}, func() error {
-		bn.command(modeRawStream, batch)
-		for range batch {
-			bn.raw.put(msg)
+		bn.c.word.Store(0)
+		bn.command(modeFutexPingPong, rounds, size, 0)
+		for i := range uint32(rounds) {
+			copy(raw, msg)
+			bn.c.word.Store(2*i + 1)
+			futex.Wake(bn.c.word, 1)
+			for v := bn.c.word.Load(); v != 2*i+2; v = bn.c.word.Load() {
+				futex.Wait(bn.c.word, v, time.Now().Add(time.Second))
+			}
+			copy(msg, raw[size:2*size])
 		}
 		return bn.wait()
 	})
 }
 
-// BenchmarkPingPong: a 64-byte message to another process and back, both
-// sides spinning, through two SPSC Rings, against two processes taking
-// turns on one shared word.
-func BenchmarkPingPong(b *testing.B) {
-	const batch = 2000
+// BenchmarkFourToFour: 64-byte messages from four goroutines of this
+// process to four goroutines of another through one MPMC Ring, against
+// four goroutines sending to four others over a Go channel in one process
+// (the in-process floor). ns/op is per message.
+func BenchmarkFourToFour(b *testing.B) {
+	const msgs, size = 20000, 64
 	bn := newBench(b)
-	msg := make([]byte, msgSize)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	b.Logf("round trip per message: 64 B through two spinning SPSC rings vs a spin ping-pong on one shared word")
-	shmtest.Versus(b, batch, func() error {
-		bn.command(modePingPong, batch)
-		for range batch {
-			c, err := bn.ping.Claim(bn.ctx, msgSize)
+	msg := message(size)
+	b.Logf("64 B messages, 4 producers → 4 consumers: an MPMC ring between two processes vs a Go channel between goroutines")
+	produce := func(put func() error) error {
+		var wg sync.WaitGroup
+		var errs [4]error
+		for g := range 4 {
+			wg.Go(func() {
+				for range msgs / 4 {
+					if err := put(); err != nil {
+						errs[g] = err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs[:]...)
+	}
+	shmtest.Versus(b, msgs, func() error {
+		bn.command(modeMany, msgs, size, 0)
+		err := produce(func() error {
+			c, err := bn.a.Many.Claim(bn.ctx, size)
 			if err != nil {
 				return err
 			}
 			copy(c.Bytes(), msg)
-			c.Commit()
-			rec, err := bn.pong.Take(bn.ctx)
-			if err != nil {
-				return err
-			}
-			copy(msg, rec.Bytes())
-			rec.Release()
+			return c.Commit()
+		})
+		if err != nil {
+			return err
 		}
 		return bn.wait()
 	}, func() error {
-		bn.c.word.Store(0)
-		bn.command(modeRawPingPong, batch)
-		for i := range uint32(batch) {
-			bn.c.word.Store(2*i + 1)
-			for bn.c.word.Load() != 2*i+2 {
-			}
+		ch := make(chan [size]byte, 1024)
+		var wg sync.WaitGroup
+		var sink [4]byte
+		for g := range 4 {
+			wg.Go(func() {
+				for range msgs / 4 {
+					m := <-ch
+					sink[g] += sum(m[:])
+				}
+			})
 		}
-		return bn.wait()
+		err := produce(func() error {
+			ch <- [size]byte(msg)
+			return nil
+		})
+		wg.Wait()
+		return err
 	})
 }

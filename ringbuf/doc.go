@@ -16,6 +16,11 @@
 //	use(rec.Bytes())
 //	err = rec.Release()
 //
+// The batch forms, ClaimBatch and TakeBatch, do the same for several
+// records with one round of a claim lock, one store of a cursor and at
+// most one wake-up: a batch is committed all at once (a producer that dies
+// before Commit delivers none of it) and released all at once.
+//
 // A process that dies at any point of either leaves the ring working for
 // the others: a claim it never committed is skipped, a record it took and
 // did not release is delivered to another consumer, and the locks it held
@@ -32,7 +37,8 @@
 // A T without pointers travels as its own bytes; []byte as it is; any
 // other T through encoding/gob (or QueueOptions.Codec). Get copies the
 // message out and releases it before it returns, so a message goes to one
-// Get only. Shutdown ends a queue for everyone (Puts fail, Gets drain);
+// Get only; GetInto does the same into the caller's variable, reusing a
+// []byte's buffer, so that a loop of Put and GetInto allocates nothing. Shutdown ends a queue for everyone (Puts fail, Gets drain);
 // Close, as everywhere in shmkit, lets go of this process's handle. The
 // control words are described at the top of queue.go.
 //
@@ -55,6 +61,6 @@
 //     message.
 //   - Queue codecs are per process: every process must use the same one,
 //     and a queue passed to a child uses the default.
-//   - Batch forms (one lock and one wake-up for several records) are not
-//     there yet.
+//   - A batch (ClaimBatch, TakeBatch) is placed like one record: all its
+//     records together take at most MaxRecord() + 8 bytes of the ring.
 package ringbuf

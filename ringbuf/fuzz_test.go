@@ -12,15 +12,20 @@ import (
 	"github.com/shmkit/shmkit/shm"
 )
 
-// FuzzOps runs random sequences of TryClaim, Commit, TryTake and Release,
-// with several claims and records held at once and given back in any
-// order, against a plain Go model: a queue of records in claim order, each
-// committed or not. TryTake must return the front record exactly when it
-// is committed; an empty ring must take any claim up to MaxRecord.
+// FuzzOps runs random sequences of TryClaim, TryClaimBatch, Commit,
+// TryTake, TryTakeBatch and Release, with several claims and records held
+// at once and given back in any order, against a plain Go model: a queue
+// of records in claim order, each committed or not (a batch's records
+// together). TryTake must return the front record exactly when it is
+// committed, and TryTakeBatch the committed records from the front up to
+// its max; an empty ring must take any claim up to MaxRecord.
 func FuzzOps(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 0, 2, 3, 0})
 	f.Add([]byte{0, 200, 0, 100, 1, 1, 1, 0, 2, 2, 3, 1, 3, 0})
 	f.Add(bytes.Repeat([]byte{0, 50, 1, 0, 2, 3, 0}, 40))
+	f.Add([]byte{4, 3, 10, 20, 30, 40, 0, 5, 1, 1, 0, 5, 4, 3, 0})
+	f.Add(bytes.Repeat([]byte{4, 2, 40, 7, 9, 1, 0, 0, 8, 1, 0, 5, 3, 3, 0, 2, 3, 0}, 20))
+	f.Add(bytes.Repeat([]byte{4, 1, 60, 70, 3, 1, 0, 5, 2, 3, 0}, 30))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		for _, opts := range []*ringbuf.Options{nil, {SingleProducer: true, SingleConsumer: true}} {
 			fuzzOps(t, ops, opts)
@@ -28,10 +33,49 @@ func FuzzOps(f *testing.F) {
 	})
 }
 
+// A claim unit of the model: one Claim or one Claims, with its entries.
+type unit struct {
+	claim     *ringbuf.Claim
+	claims    *ringbuf.Claims
+	entries   []*entry
+	committed bool
+}
+
+func (u *unit) commit() error {
+	u.committed = true
+	for _, e := range u.entries {
+		e.committed = true
+	}
+	if u.claim != nil {
+		return u.claim.Commit()
+	}
+	return u.claims.Commit()
+}
+
 type entry struct {
 	data      []byte
 	committed bool
-	claim     *ringbuf.Claim
+}
+
+// A take of the model: one Record or one Records, with what it held.
+type took struct {
+	rec  *ringbuf.Record
+	recs *ringbuf.Records
+	data [][]byte
+}
+
+func (h *took) bytes(i int) []byte {
+	if h.rec != nil {
+		return h.rec.Bytes()
+	}
+	return h.recs.Bytes(i)
+}
+
+func (h *took) release() error {
+	if h.rec != nil {
+		return h.rec.Release()
+	}
+	return h.recs.Release()
 }
 
 func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
@@ -40,9 +84,9 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var queue []*entry         // claimed and not yet taken, in claim order
-	var held []*ringbuf.Record // taken and not yet released
-	var heldData [][]byte
+	var queue []*entry // claimed and not yet taken, in claim order
+	var units []*unit  // claimed and not yet committed
+	var held []*took   // taken and not yet released
 	serial := byte(0)
 	next := func() byte {
 		if len(ops) == 0 {
@@ -52,8 +96,9 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 		ops = ops[1:]
 		return b
 	}
+	var sizes []int
 	for len(ops) > 0 {
-		switch next() % 4 {
+		switch next() % 6 {
 		case 0: // claim
 			n := int(next()) % (r.MaxRecord() + 1)
 			empty := len(queue) == 0 && len(held) == 0
@@ -67,22 +112,53 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 			serial++
 			data := bytes.Repeat([]byte{serial}, n)
 			copy(c.Bytes(), data)
-			queue = append(queue, &entry{data: data, claim: &c})
-		case 1: // commit the i-th uncommitted claim
-			var open []*entry
-			for _, e := range queue {
-				if !e.committed {
-					open = append(open, e)
-				}
+			e := &entry{data: data}
+			queue = append(queue, e)
+			units = append(units, &unit{claim: &c, entries: []*entry{e}})
+		case 4: // claim a batch
+			sizes = sizes[:0]
+			total := 0
+			for range 1 + int(next())%4 {
+				n := int(next()) % (r.MaxRecord()/2 + 1)
+				sizes = append(sizes, n)
+				total += 8 + (n+7)&^7
 			}
-			if len(open) == 0 {
+			empty := len(queue) == 0 && len(held) == 0
+			c, ok := r.TryClaimBatch(sizes)
+			if !ok {
+				if empty && total <= r.MaxRecord()+8 {
+					t.Fatalf("TryClaimBatch(%v) on an empty ring failed", sizes)
+				}
 				continue
 			}
-			e := open[int(next())%len(open)]
-			if err := e.claim.Commit(); err != nil {
+			if total > r.MaxRecord()+8 {
+				t.Fatalf("TryClaimBatch(%v) of %d bytes succeeded", sizes, total)
+			}
+			if c.Len() != len(sizes) {
+				t.Fatalf("TryClaimBatch(%v).Len() = %d", sizes, c.Len())
+			}
+			u := &unit{claims: &c}
+			for i, n := range sizes {
+				serial++
+				data := bytes.Repeat([]byte{serial}, n)
+				if len(c.Bytes(i)) != n {
+					t.Fatalf("batch record %d: %d bytes, want %d", i, len(c.Bytes(i)), n)
+				}
+				copy(c.Bytes(i), data)
+				e := &entry{data: data}
+				queue = append(queue, e)
+				u.entries = append(u.entries, e)
+			}
+			units = append(units, u)
+		case 1: // commit the i-th uncommitted claim
+			if len(units) == 0 {
+				continue
+			}
+			i := int(next()) % len(units)
+			if err := units[i].commit(); err != nil {
 				t.Fatal(err)
 			}
-			e.committed = true
+			units = append(units[:i], units[i+1:]...)
 		case 2: // take
 			rec, ok := r.TryTake()
 			want := len(queue) > 0 && queue[0].committed
@@ -96,21 +172,44 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 				t.Fatalf("TryTake = %x, want %x", rec.Bytes(), queue[0].data)
 			}
 			queue = queue[1:]
-			held = append(held, &rec)
-			heldData = append(heldData, bytes.Clone(rec.Bytes()))
-		case 3: // release the i-th held record
+			held = append(held, &took{rec: &rec, data: [][]byte{bytes.Clone(rec.Bytes())}})
+		case 5: // take a batch
+			most := int(next()) % 5 // 0 means 1
+			recs, ok := r.TryTakeBatch(most)
+			want := 0
+			for want < len(queue) && want < max(most, 1) && queue[want].committed {
+				want++
+			}
+			if ok != (want > 0) || recs.Len() != want {
+				t.Fatalf("TryTakeBatch(%d) = %d records, %v, want %d", most, recs.Len(), ok, want)
+			}
+			if !ok {
+				continue
+			}
+			h := &took{recs: &recs}
+			for i := range want {
+				if !bytes.Equal(recs.Bytes(i), queue[i].data) {
+					t.Fatalf("TryTakeBatch record %d = %x, want %x", i, recs.Bytes(i), queue[i].data)
+				}
+				h.data = append(h.data, bytes.Clone(recs.Bytes(i)))
+			}
+			queue = queue[want:]
+			held = append(held, h)
+		case 3: // release the i-th held take
 			if len(held) == 0 {
 				continue
 			}
 			i := int(next()) % len(held)
-			if !bytes.Equal(held[i].Bytes(), heldData[i]) {
-				t.Fatalf("held record changed: %x, was %x", held[i].Bytes(), heldData[i])
+			h := held[i]
+			for j := len(h.data) - 1; j >= 0; j-- { // backwards: the cursor must rewind
+				if !bytes.Equal(h.bytes(j), h.data[j]) {
+					t.Fatalf("held record changed: %x, was %x", h.bytes(j), h.data[j])
+				}
 			}
-			if err := held[i].Release(); err != nil {
+			if err := h.release(); err != nil {
 				t.Fatal(err)
 			}
 			held = append(held[:i], held[i+1:]...)
-			heldData = append(heldData[:i], heldData[i+1:]...)
 		}
 		committed := 0
 		for _, e := range queue {
@@ -122,10 +221,8 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 			t.Fatalf("Len = %d, want %d", r.Len(), committed)
 		}
 	}
-	for _, e := range queue {
-		if !e.committed {
-			e.claim.Commit()
-		}
+	for _, u := range units {
+		u.commit()
 	}
 	for _, e := range queue {
 		rec, ok := r.TryTake()
@@ -135,7 +232,7 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 		rec.Release()
 	}
 	for _, h := range held {
-		h.Release()
+		h.release()
 	}
 	if c, ok := r.TryClaim(r.MaxRecord()); !ok {
 		t.Fatal("space not all reclaimed")
@@ -165,7 +262,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(word(16, 32, 64, 3<<29|1<<42|5))           // reading by a token of a slot past the table
 	f.Add(word(17, 1<<31|5, 33, 1<<31|1<<10|3))      // lock words
 	f.Add(word(48, 1<<63, 16, 64, 32, 8))            // free past head
-	f.Add(word(34, 1, 16, 64, 48, 0))                // orphans set
+	f.Add(word(34, 1<<32, 16, 64, 48, 0))            // orphans set
+	f.Add(word(2, 3<<32|7, 3, 2<<32|9))              // sleepers with nobody asleep
 	f.Fuzz(func(t *testing.T, words []byte) {
 		seg, err := shm.New(1<<16, &shm.Options{Slots: 16})
 		if err != nil {
@@ -225,6 +323,16 @@ func FuzzOpen(f *testing.F) {
 			}
 			if rec, ok := r2.TryTake(); ok {
 				check("release", rec.Release())
+			}
+			if c, ok := r2.TryClaimBatch([]int{3, 9}); ok {
+				copy(c.Bytes(1), "batch")
+				check("batch commit", c.Commit())
+			}
+			if rs, ok := r2.TryTakeBatch(4); ok {
+				for i := range rs.Len() {
+					_ = rs.Bytes(i)
+				}
+				check("batch release", rs.Release())
 			}
 			rec, err := r2.Take(ctx)
 			check("take", err)

@@ -618,53 +618,119 @@ func (q *Queue[T]) TryGet() (T, error) {
 	return q.get(nil, false)
 }
 
+// GetInto is Get that stores the value in *v rather than returning it,
+// reusing what *v holds where it can: a Queue[[]byte] with the default
+// codec appends the message to (*v)[:0], so a caller that passes the same
+// buffer every time copies each message once and allocates nothing once
+// the buffer is large enough. A pointer-free T is copied into *v. Other
+// codecs decode into *v. On an error other than the codec's, *v is
+// unchanged.
+func (q *Queue[T]) GetInto(ctx context.Context, v *T) error {
+	return q.getInto(ctx, true, v)
+}
+
+// TryGetInto is TryGet that stores the value in *v, as GetInto does.
+func (q *Queue[T]) TryGetInto(v *T) error {
+	return q.getInto(nil, false, v)
+}
+
 func (q *Queue[T]) get(ctx context.Context, block bool) (v T, err error) {
-	if q.closed.Load() {
-		return v, ErrClosed
-	}
-	var rec Record
-	if block {
-		rec, err = q.ring.Take(ctx)
-	} else {
-		var ok bool
-		if rec, ok = q.ring.TryTake(); !ok {
-			switch {
-			case q.closed.Load():
-				err = ErrClosed
-			case q.ring.IsShutdown() && q.ring.Len() == 0:
-				err = ErrShutdown
-			default:
-				err = ErrEmpty
-			}
-		}
-	}
+	rec, err := q.take(ctx, block)
 	if err != nil {
 		return v, err
 	}
-	b := rec.Bytes()
 	var derr error
 	if q.raw {
-		if len(b) != q.size {
-			derr = fmt.Errorf("%w: ringbuf: get: a message of %d bytes in a queue of %d-byte values", ErrCorrupt, len(b), q.size)
-		} else if q.size > 0 {
-			// Aligned, and any bits are a valid T: see put.
-			p, perr := layout.UnsafePointer[T](layout.Of(b), 0)
-			if perr != nil {
-				derr = fmt.Errorf("%w: ringbuf: get: %w", ErrCorrupt, perr)
-			} else {
-				v = *p
-			}
-		}
-	} else if derr = q.codec.Decode(b, &v); derr != nil {
-		derr = fmt.Errorf("ringbuf: get: decode %v: %w", reflect.TypeFor[T](), derr)
+		v, derr = q.decodeRaw(rec.Bytes())
+	} else {
+		// In a function of its own, so that v does not escape (and is
+		// not allocated) on the raw path.
+		v, derr = decode(q.codec, rec.Bytes())
 	}
+	return v, q.done(&rec, derr)
+}
+
+func (q *Queue[T]) getInto(ctx context.Context, block bool, v *T) error {
+	rec, err := q.take(ctx, block)
+	if err != nil {
+		return err
+	}
+	b := rec.Bytes()
+	var derr error
+	switch {
+	case q.raw:
+		var x T
+		if x, derr = q.decodeRaw(b); derr == nil {
+			*v = x
+		}
+	default:
+		if p, ok := any(v).(*[]byte); ok && isBytesCodec(q.codec) {
+			*p = append((*p)[:0], b...)
+			if *p == nil {
+				*p = []byte{} // BytesCodec never gives nil
+			}
+		} else if derr = q.codec.Decode(b, v); derr != nil {
+			derr = fmt.Errorf("ringbuf: get: decode %v: %w", reflect.TypeFor[T](), derr)
+		}
+	}
+	return q.done(&rec, derr)
+}
+
+// take takes the next message's record.
+func (q *Queue[T]) take(ctx context.Context, block bool) (rec Record, err error) {
+	if q.closed.Load() {
+		return rec, ErrClosed
+	}
+	if block {
+		return q.ring.Take(ctx)
+	}
+	if rec, ok := q.ring.TryTake(); ok {
+		return rec, nil
+	}
+	switch {
+	case q.closed.Load():
+		return rec, ErrClosed
+	case q.ring.IsShutdown() && q.ring.Len() == 0:
+		return rec, ErrShutdown
+	default:
+		return rec, ErrEmpty
+	}
+}
+
+// decodeRaw is the value of a message of a pointer-free T.
+func (q *Queue[T]) decodeRaw(b []byte) (v T, err error) {
+	if len(b) != q.size {
+		return v, fmt.Errorf("%w: ringbuf: get: a message of %d bytes in a queue of %d-byte values", ErrCorrupt, len(b), q.size)
+	}
+	if q.size > 0 {
+		// Aligned, and any bits are a valid T: see put.
+		p, err := layout.UnsafePointer[T](layout.Of(b), 0)
+		if err != nil {
+			return v, fmt.Errorf("%w: ringbuf: get: %w", ErrCorrupt, err)
+		}
+		v = *p
+	}
+	return v, nil
+}
+
+// decode is the value c decodes from b.
+func decode[T any](c Codec[T], b []byte) (v T, err error) {
+	if err = c.Decode(b, &v); err != nil {
+		err = fmt.Errorf("ringbuf: get: decode %v: %w", reflect.TypeFor[T](), err)
+	}
+	return v, err
+}
+
+// done releases a message's record once it is decoded (derr: how that
+// went) and gives back its place.
+func (q *Queue[T]) done(rec *Record, derr error) error {
 	if err := rec.Release(); err != nil {
-		return v, errors.Join(derr, err)
+		return errors.Join(derr, err)
 	}
 	if q.maxSize != 0 {
 		q.unreserve()
 	}
-	return v, derr
+	return derr
 }
 
 // Shutdown ends the queue for every process, like Python 3.13's

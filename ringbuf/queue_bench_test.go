@@ -29,8 +29,8 @@ import (
 // what people use today: an os.Pipe, a Unix stream socket, and (for the
 // round trip) a Go channel between two goroutines of one process, the
 // in-process reference. Every payload byte is touched on both sides: a
-// receive copies the message into the receiver's memory (Get's copy-out,
-// read(2) into a buffer, copy out of a channel's slice).
+// receive copies the message into the receiver's memory (GetInto's copy into
+// a reused buffer, read(2) into a buffer, copy out of a channel's slice).
 //
 // The partner child gets the queues through process.Start, dials a Unix
 // socket the parent listens on, and receives the pipes' far ends over it
@@ -192,6 +192,7 @@ var queueBenchPartner = process.MustRegister("ring-queue-bench-partner", func(ct
 	pipeIn, sockIn := bufio.NewReaderSize(pr, qbBufSize), bufio.NewReaderSize(sock, qbBufSize)
 	buf := make([]byte, qbMaxPayload)
 	var seen uint32
+	var qbuf []byte // GetInto reuses it, as read(2) reuses buf
 	for {
 		for c.seq.Load() == seen {
 			futex.Wait(c.seq, seen, time.Now().Add(time.Second))
@@ -206,11 +207,10 @@ var queueBenchPartner = process.MustRegister("ring-queue-bench-partner", func(ct
 			return nil
 		case qbPingQueue:
 			for range n {
-				m, err := a.Ping.Get(ctx)
-				if err != nil {
+				if err := a.Ping.GetInto(ctx, &qbuf); err != nil {
 					return err
 				}
-				if err := a.Pong.Put(ctx, m); err != nil {
+				if err := a.Pong.Put(ctx, qbuf); err != nil {
 					return err
 				}
 			}
@@ -220,7 +220,7 @@ var queueBenchPartner = process.MustRegister("ring-queue-bench-partner", func(ct
 			err = echo(sock, sock, buf[:size], n)
 		case qbStreamQueue:
 			for range n {
-				if _, err := a.Stream.Get(ctx); err != nil {
+				if err := a.Stream.GetInto(ctx, &qbuf); err != nil {
 					return err
 				}
 			}
@@ -404,12 +404,11 @@ func BenchmarkQueuePingPong(b *testing.B) {
 					if err := qb.ping.Put(qb.ctx, msg); err != nil {
 						return err
 					}
-					m, err := qb.pong.Get(qb.ctx)
-					if err != nil {
+					if err := qb.pong.GetInto(qb.ctx, &in); err != nil {
 						return err
 					}
-					if len(m) != size {
-						return fmt.Errorf("reply of %d bytes, want %d", len(m), size)
+					if len(in) != size {
+						return fmt.Errorf("reply of %d bytes, want %d", len(in), size)
 					}
 				}
 				return nil

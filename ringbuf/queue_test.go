@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/race"
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/ringbuf"
@@ -683,3 +684,58 @@ func runQueue(t *testing.T, producers, consumers, each int) {
 
 func TestQueueFourToOne(t *testing.T) { runQueue(t, 4, 1, 100_000/4) }
 func TestQueueOneToFour(t *testing.T) { runQueue(t, 1, 4, 100_000) }
+
+func TestQueueGetInto(t *testing.T) {
+	ctx := shmtest.Deadline(t, 10*time.Second)
+	qb, err := ringbuf.NewQueue[[]byte](nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qb.Close()
+	buf := make([]byte, 3, 100)
+	for _, m := range []string{"hello", "", "a longer message than the last"} {
+		if err := qb.Put(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		if err := qb.GetInto(ctx, &buf); err != nil || string(buf) != m || buf == nil {
+			t.Errorf("GetInto = %q (nil %v), %v, want %q", buf, buf == nil, err, m)
+		}
+	}
+	if err := qb.TryGetInto(&buf); !errors.Is(err, ringbuf.ErrEmpty) || string(buf) != "a longer message than the last" {
+		t.Errorf("TryGetInto on empty = %v, buffer %q", err, buf)
+	}
+	qr, err := ringbuf.NewQueue[[4]uint32](nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qr.Close()
+	qr.Put(ctx, [4]uint32{1, 2, 3, 4})
+	var v [4]uint32
+	if err := qr.TryGetInto(&v); err != nil || v != [4]uint32{1, 2, 3, 4} {
+		t.Errorf("TryGetInto = %v, %v", v, err)
+	}
+	qs, err := ringbuf.NewQueue[map[string]int](nil, "", nil) // gob
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qs.Close()
+	qs.Put(ctx, map[string]int{"a": 1})
+	var m map[string]int
+	if err := qs.GetInto(ctx, &m); err != nil || m["a"] != 1 {
+		t.Errorf("GetInto = %v, %v", m, err)
+	}
+
+	// The hot paths allocate nothing: Put of []byte and of a pointer-free
+	// T, Get of a pointer-free T, GetInto of []byte into a buffer that is
+	// large enough.
+	if race.Enabled {
+		return // the race detector allocates
+	}
+	msg := make([]byte, 64)
+	if n := testing.AllocsPerRun(200, func() { qb.Put(ctx, msg); qb.GetInto(ctx, &buf) }); n != 0 {
+		t.Errorf("Put and GetInto of []byte: %v allocations", n)
+	}
+	if n := testing.AllocsPerRun(200, func() { qr.Put(ctx, v); v, _ = qr.Get(ctx) }); n != 0 {
+		t.Errorf("Put and Get of [4]uint32: %v allocations", n)
+	}
+}

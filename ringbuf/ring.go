@@ -1,6 +1,6 @@
 package ringbuf
 
-// A Ring's payload (shm.KindRing, layout version 1): control lines, each
+// A Ring's payload (shm.KindRing, layout version 2): control lines, each
 // 128 bytes so that producers' and consumers' words never share a cache
 // line, then the data area. All words little-endian, reached only through
 // sync/atomic.
@@ -9,24 +9,57 @@ package ringbuf
 //	0     8     capacity       bytes in the data area: a power of two, 64 to MaxCapacity
 //	8     4     flags          bit 0 single producer, bit 1 single consumer; set at creation
 //	12    4     shut           nonzero once Shutdown ran: no Claim succeeds after it
-//	16    112   reserved, zero
+//	16    4     spaceSeq       futex word of producers waiting for space; bumped when free moves
+//	20    4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
+//	24    4     dataSeq        futex word of consumers waiting for data; bumped on commit
+//	28    4     dataSleepers   consumers asleep, or about to sleep, on dataSeq
+//	32    4     spaceWake      nonzero: a producer went to sleep since the last wake-up of spaceSeq
+//	36    4     dataWake       nonzero: a consumer went to sleep since the last wake-up of dataSeq
+//	40    88    reserved, zero
 //	128   8     tail           next byte a producer may claim
 //	136   4     prodLock       producer claim lock: owner token | waiter bit (internal/robust)
-//	140   4     spaceSeq       futex word of producers waiting for space; bumped when free moves
-//	144   4     spaceSleepers  producers asleep, or about to sleep, on spaceSeq
-//	148   4     reserved, zero
+//	140   12    reserved, zero
 //	152   8     committed      records committed, ever (for Len)
 //	160   96    reserved, zero
 //	256   8     head           next record a consumer may take
 //	264   4     consLock       consumer claim lock: owner token | waiter bit
-//	268   4     dataSeq        futex word of consumers waiting for data; bumped on commit
-//	272   4     dataSleepers   consumers asleep, or about to sleep, on dataSeq
+//	268   8     reserved, zero
 //	276   4     orphans        nonzero: a record between free and head is READING by a dead consumer
 //	280   8     taken          records taken, ever, not counting redeliveries (for Len)
 //	288   96    reserved, zero
 //	384   8     free           every byte before it may be reused
 //	392   120   reserved, zero
 //	512   cap   data
+//
+// Waiting: a waiter adds itself to the sleepers word, loads the sequence
+// word, stores 1 in the wake word, checks its condition once more and
+// sleeps only while the sequence word holds what it loaded (futex), for at
+// most the poll interval; then it takes itself off the sleepers word, and
+// if others still sleep stores 1 in the wake word again. A waker changes
+// the state (commit, free), then, if the sleepers word is not zero and it
+// swaps the wake word from nonzero to zero, bumps the sequence word and
+// makes the wake system call. All are sequentially consistent atomics, so
+// no wake-up is lost: a waiter whose check came before the waker's change
+// stored its 1 before that change, so the waker's swap comes after the 1;
+// whichever swap takes that 1 (the waker's or an earlier one's) is
+// followed by a bump of the sequence word, after the waiter loaded it, and
+// the futex does not let the waiter sleep through that bump. (Storing the
+// 1 before loading the sequence word would be wrong: a swap between the
+// two would bump before the load and wake nobody.) The wake word is what
+// keeps a stream of commits from making a system call each while a woken
+// consumer is on its way back to a CPU (the sleepers word says it sleeps
+// until it runs): only the first of them wakes it. A wake of one waiter
+// that reaches another leaves the first asleep until the woken one stores
+// 1 again on its way out, or passes the wake on (take, and a waiter whose
+// context ended, wake one more whenever others sleep).
+//
+// The first line is written only by New, Shutdown and waiters going to
+// sleep or being woken: every Commit reads dataSleepers and every Release
+// reads spaceSleepers, and on a line that nobody writes on the fast path
+// those reads hit the cache. (Layout version 1 kept each side's waiter
+// words on that side's line, so that every Commit missed on the line that
+// every Take writes, and every Release on the line that every Claim
+// writes.)
 //
 // Cursors are byte positions that only grow; position p lives at
 // data[p % capacity] (a uint64 of positions would take 136 years to wrap at
@@ -75,6 +108,16 @@ package ringbuf
 //     them, so the consumer's reads of the old record come before the
 //     producer's writes of the new one.
 //
+// With SingleProducer, a claim does not store tail: the producer keeps
+// where its claims end in its own memory (ptail) and Commit stores tail up
+// to there, after its compare-and-swap to COMMITTED. In the usual claim,
+// commit, claim, commit, consumers never see a CLAIMED record and wait on
+// tail alone. A claim still open when another commits (or when Shutdown
+// runs, which publishes too) becomes visible CLAIMED below tail, and
+// follows the rules above and below. A single producer that dies between
+// Claim and Commit leaves its claim above tail, where no consumer looks;
+// the next producer to open the ring claims from tail and overwrites it.
+//
 // A process that dies:
 //
 //   - holding a claim lock: the next locker takes it over (internal/robust); every
@@ -94,10 +137,18 @@ package ringbuf
 //     possibly out of order.
 //   - after Release, before it moved free: the DONE record is passed by the
 //     next Release, or by a producer waiting for space.
-//   - asleep: the sleepers count stays one too high, which costs later
-//     commits or releases a needless wake system call, nothing else.
+//   - asleep: the sleepers count stays one too high, which costs the next
+//     commit or release after a live waiter has gone to sleep (and stored 1
+//     in the wake word) one needless wake system call, nothing else.
+//   - between its swap of a wake word and its wake: the sleepers it should
+//     have woken wait out their poll interval.
 //   - between a commit or take compare-and-swap and the update of
-//     committed or taken that follows it: Len is off by one from then on.
+//     committed or taken that follows it: Len is off by that commit's or
+//     take's count of records (one, or a batch's) from then on.
+//   - with SingleProducer, between Commit's compare-and-swap and its store
+//     of tail: the record is COMMITTED above tail, where no consumer looks,
+//     and is overwritten by the next producer's claim. Commit had not
+//     returned, so the record had not been promised.
 //
 // Len is committed − taken rather than one counter that both sides update,
 // so that producers and consumers each write only their own line; a
@@ -159,12 +210,14 @@ const (
 	offShut          = 12
 	offTail          = 128
 	offProdLock      = 136
-	offSpaceSeq      = 140
-	offSpaceSleepers = 144
+	offSpaceSeq      = 16
+	offSpaceSleepers = 20
 	offHead          = 256
 	offConsLock      = 264
-	offDataSeq       = 268
-	offDataSleepers  = 272
+	offDataSeq       = 24
+	offDataSleepers  = 28
+	offSpaceWake     = 32
+	offDataWake      = 36
 	offOrphans       = 276
 	offFree          = 384
 	offCommitted     = 152
@@ -175,7 +228,7 @@ const (
 	flagSingleConsumer = 1 << 1
 	knownFlags         = flagSingleProducer | flagSingleConsumer
 
-	objectVersion = 1
+	objectVersion = 2
 )
 
 // Limits.
@@ -260,6 +313,8 @@ func (*noCopy) Unlock() {}
 // Claim space, fill it in place and Commit it; consumers Take a record,
 // read it in place and Release it. Records come out in the order their
 // claims were made (Take waits for an uncommitted record at the front).
+// ClaimBatch and TakeBatch do the same for several records at once, with
+// one round of the claim lock and one wake-up (see Claims and Records).
 //
 // Make one with New, or open one with Open or OpenHandle; a *Ring passed to
 // process.Start arrives in the child as the same ring. A Ring must not be
@@ -304,6 +359,7 @@ type Ring struct {
 	hdrs     []atomic.Uint64 // the data area as words, for headers
 
 	shut, spaceSeq, spaceSleepers, dataSeq, dataSleepers, orphans *atomic.Uint32
+	spaceWake, dataWake                                           *atomic.Uint32
 	tail, head, free, committed, taken                            *atomic.Uint64
 	prod, cons                                                    robust.Mutex
 
@@ -312,6 +368,20 @@ type Ring struct {
 	// Claims use it under the producer claim lock (or alone, with
 	// SingleProducer).
 	freeSeen uint64
+	// tailSeen is the last value of tail that a take in this process
+	// loaded: tail only grows, so every record below it is whole. Takes
+	// use it under the consumer claim lock (or alone, with
+	// SingleConsumer), and load tail again only when head reaches it.
+	tailSeen uint64
+	// ptail, with SingleProducer, is where this process's claims end:
+	// claims go up to it, and Commit publishes them by storing tail up to
+	// it (see the top of ring.go). Go memory; an atomic only for
+	// Shutdown, which may run in another goroutine.
+	ptail atomic.Uint64
+	// pubTail is the tail this process last saw or stored as producer:
+	// if tail is anything else, another producer has claimed since, and
+	// ptail is void.
+	pubTail atomic.Uint64
 
 	closed atomic.Bool
 }
@@ -425,6 +495,7 @@ func (r *Ring) init() error {
 	capW, flagsW := u64(offCapacity), u32(offFlags)
 	r.shut, r.spaceSeq, r.spaceSleepers = u32(offShut), u32(offSpaceSeq), u32(offSpaceSleepers)
 	r.dataSeq, r.dataSleepers, r.orphans = u32(offDataSeq), u32(offDataSleepers), u32(offOrphans)
+	r.spaceWake, r.dataWake = u32(offSpaceWake), u32(offDataWake)
 	r.tail, r.head, r.free = u64(offTail), u64(offHead), u64(offFree)
 	r.committed, r.taken = u64(offCommitted), u64(offTaken)
 	prod, cons := u32(offProdLock), u32(offConsLock)
@@ -465,7 +536,8 @@ func (r *Ring) MaxRecord() int { return int(r.maxRec) }
 
 // Len is the number of records committed and not yet taken. It is exact
 // unless a process died between a commit or take and its update of the
-// count, which leaves it off by one while the ring holds records; an empty
+// count, which leaves it off (by one, or by a batch) while the ring holds
+// records; an empty
 // ring (head has caught up with tail) has Len 0 whatever the counts say.
 func (r *Ring) Len() int {
 	if r.closed.Load() {
@@ -538,6 +610,9 @@ func (r *Ring) Shutdown(ctx context.Context) error {
 	}
 	if _, err := r.prod.Lock(ctx, self); err != nil {
 		return err
+	}
+	if r.sp {
+		r.publish() // claims made before Shutdown are delivered once committed
 	}
 	r.shut.Store(1)
 	r.prod.Unlock()
@@ -616,10 +691,10 @@ func (c *Claim) Commit() error {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
 	r.committed.Add(1)
-	if r.dataSleepers.Load() != 0 {
-		r.dataSeq.Add(1)
-		wait.Wake(r.dataSeq, 1)
+	if r.sp {
+		r.publish()
 	}
+	r.wakeData()
 	return nil
 }
 
@@ -627,26 +702,34 @@ func (c *Claim) Commit() error {
 // allows. It fails with ErrTooLarge if n is above MaxRecord, ErrShutdown
 // after Shutdown, ctx.Err() when ctx ends first.
 func (r *Ring) Claim(ctx context.Context, n int) (Claim, error) {
-	return r.claim(ctx, n, true)
+	if n < 0 || uint64(n) > r.maxRec {
+		return Claim{}, r.tooLarge(n)
+	}
+	return r.claim(ctx, uint64(n), recordSize(uint64(n)), true)
 }
 
 // TryClaim claims space for a record of n bytes if there is room now.
 func (r *Ring) TryClaim(n int) (Claim, bool) {
-	c, err := r.claim(nil, n, false)
+	if n < 0 || uint64(n) > r.maxRec {
+		return Claim{}, false
+	}
+	c, err := r.claim(nil, uint64(n), recordSize(uint64(n)), false)
 	return c, err == nil
+}
+
+func (r *Ring) tooLarge(n int) error {
+	return fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
 }
 
 var errWouldBlock = errors.New("ringbuf: would block")
 
-func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
+// claim claims need bytes (n ≤ MaxRecord and need = recordSize(n)) for a
+// record whose header says n.
+func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (Claim, error) {
 	self, err := r.self()
 	if err != nil {
 		return Claim{}, err
 	}
-	if n < 0 || uint64(n) > r.maxRec {
-		return Claim{}, fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
-	}
-	need := recordSize(uint64(n))
 	slept := false
 	for {
 		if !r.sp {
@@ -662,7 +745,7 @@ func (r *Ring) claim(ctx context.Context, n int, block bool) (Claim, error) {
 				return Claim{}, err
 			}
 		}
-		c, ok, err := r.claimLocked(self, uint64(n), need)
+		c, ok, err := r.claimLocked(self, n, need)
 		if !r.sp {
 			r.prod.Unlock()
 		}
@@ -693,7 +776,7 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	if r.shut.Load() != 0 {
 		return Claim{}, false, ErrShutdown
 	}
-	t := r.tail.Load()
+	t := r.claimTail()
 	pad, total := r.place(t, need)
 	for attempt := 0; ; attempt++ {
 		f := r.freeSeen
@@ -724,9 +807,37 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	pos := t + pad
 	h := header(n, stClaimed, self)
 	r.hdr(pos).Store(h)
-	r.tail.Store(t + total) // publishes both headers
+	if r.sp {
+		r.ptail.Store(t + total) // Commit publishes
+	} else {
+		r.tail.Store(t + total) // publishes both headers
+	}
 	off := (pos & r.mask) + 8
 	return Claim{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}, true, nil
+}
+
+// claimTail is where the next claim goes: tail, or with SingleProducer
+// the end of this process's claims not yet published.
+func (r *Ring) claimTail() uint64 {
+	t := r.tail.Load()
+	if r.sp {
+		if p := r.ptail.Load(); p > t && p-t <= r.capacity && r.pubTail.Load() == t {
+			return p
+		}
+		if r.pubTail.Load() != t {
+			r.pubTail.Store(t)
+		}
+	}
+	return t
+}
+
+// publish, with SingleProducer, stores tail past every claim this process
+// made: its headers, the records committed so far and the padding.
+func (r *Ring) publish() {
+	if p, t := r.ptail.Load(), r.tail.Load(); t < p && t == r.pubTail.Load() {
+		r.tail.Store(p)
+		r.pubTail.Store(p)
+	}
 }
 
 // hasSpace reports whether a claim of need bytes would fit now, or the
@@ -735,7 +846,7 @@ func (r *Ring) hasSpace(need uint64) bool {
 	if r.shut.Load() != 0 {
 		return true
 	}
-	t := r.tail.Load()
+	t := r.claimTail()
 	_, total := r.place(t, need)
 	f := r.free.Load()
 	return f > t || t+total-f <= r.capacity // a corrupt ring is the claim's to report
@@ -756,13 +867,16 @@ func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
 	}
 	r.spaceSleepers.Add(1)
 	v := r.spaceSeq.Load()
+	r.spaceWake.Store(1) // after the load: see the top of ring.go
 	polled := false
 	var err error
 	if !r.hasSpace(need) {
 		polled, err = r.sleep(ctx, r.spaceSeq, v)
 		*slept = true
 	}
-	r.spaceSleepers.Add(^uint32(0))
+	if r.spaceSleepers.Add(^uint32(0)) != 0 {
+		r.spaceWake.Store(1) // for those still asleep
+	}
 	if err != nil {
 		return err
 	}
@@ -817,7 +931,7 @@ func (rec *Record) Release() error {
 // waiting for space if it moved.
 func (r *Ring) advanceFree() error {
 	moved, err := r.moveFree()
-	if moved && r.spaceSleepers.Load() != 0 {
+	if moved && r.spaceSleepers.Load() != 0 && r.spaceWake.Load() != 0 && r.spaceWake.Swap(0) != 0 {
 		r.spaceSeq.Add(1)
 		wait.Wake(r.spaceSeq, 0)
 	}
@@ -861,12 +975,13 @@ func (r *Ring) moveFree() (moved bool, err error) {
 // with ErrShutdown once the ring is shut down and empty, ctx.Err() when ctx
 // ends first.
 func (r *Ring) Take(ctx context.Context) (Record, error) {
-	return r.take(ctx, true)
+	rec, _, _, err := r.take(ctx, true, 1)
+	return rec, err
 }
 
 // TryTake takes the next record if one is ready now.
 func (r *Ring) TryTake() (Record, bool) {
-	rec, err := r.take(nil, false)
+	rec, _, _, err := r.take(nil, false, 1)
 	return rec, err == nil
 }
 
@@ -877,10 +992,13 @@ const (
 	tookAgain        // look again at once (a dead producer's claim was skipped)
 )
 
-func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
+// take takes the next record and, if max > 1, up to max − 1 committed
+// records right after it. It returns the first, where the last ends, and
+// how many it took.
+func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uint64, count int, _ error) {
 	self, err := r.self()
 	if err != nil {
-		return Record{}, err
+		return Record{}, 0, 0, err
 	}
 	// check: we have waited a poll interval (since we began, or since the
 	// last check), so look for dead peers. It goes by the clock, not by
@@ -892,7 +1010,7 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 	for {
 		if r.orphans.Load() != 0 {
 			if rec, ok, err := r.takeOrphan(self); ok || err != nil {
-				return rec, err
+				return rec, rec.end(), 1, err
 			}
 		}
 		if !r.sc {
@@ -905,26 +1023,33 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 				}
 			}
 			if err != nil {
-				return Record{}, err
+				return Record{}, 0, 0, err
 			}
 		}
 		rec, how, err := r.takeLocked(self, check)
+		end, count = rec.end(), 1
+		if rec.r != nil && max > 1 {
+			if h, more := r.takeMoreLocked(self, end, max-1); more > 0 {
+				r.head.Store(h)
+				end, count = h, count+more
+			}
+		}
 		if !r.sc {
 			r.cons.Unlock()
 		}
 		if err != nil {
-			return Record{}, err
+			return Record{}, 0, 0, err
 		}
 		if rec.r != nil {
 			r.race.Acquire()
-			r.taken.Add(1)
+			r.taken.Add(uint64(count))
 			if r.dataSleepers.Load() != 0 && r.canTake() {
 				// Another record is ready and someone sleeps: the
 				// commit's wake-up may have come to us.
 				r.dataSeq.Add(1)
 				wait.Wake(r.dataSeq, 1)
 			}
-			return rec, nil
+			return rec, end, count, nil
 		}
 		switch {
 		case how == tookShut:
@@ -932,21 +1057,27 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 			// release is all that is left to deliver. (Moving free past
 			// what a dead releaser left DONE is only tidying.)
 			if err := r.advanceFree(); err != nil {
-				return Record{}, err
+				return Record{}, 0, 0, err
 			}
 			if r.free.Load() < r.head.Load() {
 				if rec, ok, err := r.scanOrphans(self); ok || err != nil {
-					return rec, err
+					return rec, rec.end(), 1, err
 				}
 			}
-			return Record{}, ErrShutdown
+			return Record{}, 0, 0, ErrShutdown
 		case how == tookAgain:
 			continue
 		case !block:
-			return Record{}, errWouldBlock
+			return Record{}, 0, 0, errWouldBlock
 		}
-		if err := r.waitData(ctx, &slept); err != nil {
-			return Record{}, err
+		ready, err := r.waitData(ctx, &slept)
+		if err != nil {
+			return Record{}, 0, 0, err
+		}
+		if ready {
+			// Spinning found something to do, which the next take does
+			// (or reports): no clock on the hot path.
+			continue
 		}
 		now := time.Now()
 		if waitSince.IsZero() {
@@ -955,7 +1086,7 @@ func (r *Ring) take(ctx context.Context, block bool) (Record, error) {
 		if check = now.Sub(waitSince) >= r.poll; check {
 			waitSince = now
 			if err := r.unstick(); err != nil {
-				return Record{}, err
+				return Record{}, 0, 0, err
 			}
 		}
 	}
@@ -968,7 +1099,11 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 	for {
 		shut := r.shut.Load() != 0 // before tail: see Shutdown
 		h := r.head.Load()
-		t := r.tail.Load()
+		t := r.tailSeen
+		if h >= t {
+			t = r.tail.Load()
+			r.tailSeen = t
+		}
 		if h > t || t-h > r.capacity || h%8 != 0 {
 			return Record{}, 0, corrupt("cursors head %d, tail %d", h, t)
 		}
@@ -1039,6 +1174,9 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 	}
 }
 
+// end is the position after the record.
+func (rec *Record) end() uint64 { return rec.pos + recordSize(uint64(len(rec.buf))) }
+
 func (r *Ring) record(pos, h uint64) Record {
 	off := (pos & r.mask) + 8
 	n := hdrLen(h)
@@ -1060,26 +1198,30 @@ func (r *Ring) canTake() bool {
 }
 
 // waitData waits for something to take, for at most one poll interval.
-func (r *Ring) waitData(ctx context.Context, slept *bool) error {
+// ready says spinning found it.
+func (r *Ring) waitData(ctx context.Context, slept *bool) (ready bool, _ error) {
 	if wait.Spin(r.spin, r.canTake) {
-		return nil
+		return true, nil
 	}
 	if err := wait.CtxErr(ctx); err != nil {
 		if *slept && r.dataSleepers.Load() != 0 {
 			r.dataSeq.Add(1)
 			wait.Wake(r.dataSeq, 1) // pass on a wake-up we may have swallowed
 		}
-		return err
+		return false, err
 	}
 	r.dataSleepers.Add(1)
 	v := r.dataSeq.Load()
+	r.dataWake.Store(1) // after the load: see the top of ring.go
 	var err error
 	if !r.canTake() {
 		_, err = r.sleep(ctx, r.dataSeq, v)
 		*slept = true
 	}
-	r.dataSleepers.Add(^uint32(0))
-	return err
+	if r.dataSleepers.Add(^uint32(0)) != 0 {
+		r.dataWake.Store(1) // for those still asleep
+	}
+	return false, err
 }
 
 // unstick runs after a poll interval spent waiting: it moves free past

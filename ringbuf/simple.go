@@ -65,6 +65,10 @@ func (s *SimpleQueue[T]) Put(ctx context.Context, v T) error { return s.q.Put(ct
 // Queue.Get does.
 func (s *SimpleQueue[T]) Get(ctx context.Context) (T, error) { return s.q.Get(ctx) }
 
+// GetInto is Get that stores the value in *v, reusing its memory where it
+// can (see Queue.GetInto).
+func (s *SimpleQueue[T]) GetInto(ctx context.Context, v *T) error { return s.q.GetInto(ctx, v) }
+
 // Empty reports whether the queue holds no message.
 func (s *SimpleQueue[T]) Empty() bool { return s.q.Empty() }
 

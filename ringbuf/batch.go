@@ -1,0 +1,364 @@
+package ringbuf
+
+// Batches: several records claimed, committed, taken or released with one
+// round of the claim lock, one store of a cursor and at most one wake-up.
+// The layout is the ring's (see the top of ring.go); only what a CLAIMED
+// header's length means is widened:
+//
+//   - ClaimBatch claims one span for k records, as if for one record of
+//     span − 8 bytes, with the span's first header CLAIMED(self) and that
+//     length. It then writes the headers of records 2..k inside the span,
+//     COMMITTED, with atomic stores. No consumer reads inside the span
+//     before the first header leaves CLAIMED: records are taken in order,
+//     and Take waits at a CLAIMED header.
+//   - Commit is one compare-and-swap of the first header, CLAIMED(self,
+//     span) → COMMITTED(first record's length): it publishes all k payloads
+//     (written before it) and the k − 1 headers at once. A consumer that
+//     takes the first record walks on to the second header, which it reads
+//     after its take has observed that compare-and-swap.
+//   - A producer that dies between ClaimBatch and Commit leaves the span's
+//     first header CLAIMED(dead) with the span's length: a consumer waiting
+//     at it turns it into SKIP after a poll, exactly as for one record, and
+//     passes the whole span. No record of the batch is delivered, none was
+//     committed.
+//
+// A ring written by code before batches holds no such spans, and such code
+// reading a ring with spans does the right thing too: it reads a CLAIMED
+// header's length only to skip a dead producer's claim.
+//
+// TakeBatch takes, under one round of the consumer claim lock, the record
+// at head as Take would and then the COMMITTED records right after it (and
+// SKIP padding between them), each with its own compare-and-swap COMMITTED →
+// READING(self), and stores head once, past the last. A consumer that dies:
+//
+//   - before the store of head: its records are READING(dead) at and after
+//     head; the next take finds the first at head, takes it over (as for a
+//     single record) and stores head past it, and then the next, one by one.
+//   - after it: its records are READING(dead) between free and head; after a
+//     poll, orphans is set and they are taken over one by one and delivered
+//     again, possibly out of order. Never twice to live consumers: every
+//     takeover is a compare-and-swap from READING(dead).
+//
+// Release compare-and-swaps each record READING(self) → DONE, in order, then
+// moves free once and wakes producers once. A consumer that dies during
+// Release has consumed the records it marked DONE; the rest are redelivered
+// as above.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/shmkit/shmkit/internal/wait"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// Claims is space for several records claimed at once by Ring.ClaimBatch or
+// TryClaimBatch: fill Bytes(i) for each, then Commit, which publishes them
+// all at once. The zero Claims holds nothing. It is a value: keep it in a
+// variable and call Commit once. It belongs to the goroutine that claimed
+// it.
+//
+// If the producer dies before Commit, no record of the batch is delivered:
+// after a poll interval a consumer skips the whole batch.
+type Claims struct {
+	r     *Ring
+	pos   uint64 // the first record's header
+	end   uint64 // the span's end
+	h     uint64 // the first header as claimed: CLAIMED(self), the span's length
+	first uint64 // the first record's payload length
+	count int
+	// The cursor of Bytes: record i is at position at.
+	i    int
+	at   uint64
+	done bool
+}
+
+// Len is the number of records in the batch.
+func (c *Claims) Len() int { return c.count }
+
+// Bytes is the payload of the batch's i-th record (0 ≤ i < Len), in the
+// ring: write it before Commit. It dies with Commit and with the Ring's
+// Close. Going through the records in order costs O(1) each.
+func (c *Claims) Bytes(i int) []byte {
+	if i < 0 || i >= c.count {
+		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, c.count))
+	}
+	if c.done {
+		return nil
+	}
+	r := c.r
+	if i < c.i {
+		c.i, c.at = 0, c.pos
+	}
+	for ; c.i < i; c.i++ {
+		c.at += recordSize(c.length(c.i, c.at))
+	}
+	n := c.length(i, c.at)
+	if c.at+recordSize(n) > c.end {
+		// Only a corrupt ring rewrites the headers of a claim.
+		c.i, c.at = 0, c.pos
+		return nil
+	}
+	off := (c.at & r.mask) + 8
+	return r.data[off : off+n : off+n]
+}
+
+// length is the payload length of record i, at position p.
+func (c *Claims) length(i int, p uint64) uint64 {
+	if i == 0 {
+		return c.first
+	}
+	return hdrLen(c.r.hdr(p).Load()) // a header we wrote, which nobody else writes before Commit
+}
+
+// Commit publishes every record of the batch to consumers with one
+// compare-and-swap, and wakes one consumer if any sleeps. A second Commit
+// panics. If the batch was taken from this process (which only a corrupt
+// ring or a liveness bug can do), it returns ErrCorrupt.
+func (c *Claims) Commit() error {
+	if c.done || c.r == nil {
+		if c.r == nil && c.count == 0 && !c.done {
+			c.done = true
+			return nil // the zero batch
+		}
+		panic("ringbuf: Commit of a batch not held")
+	}
+	c.done = true
+	if c.count == 0 {
+		return nil
+	}
+	r := c.r
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.race.ReleaseMerge()
+	if !r.hdr(c.pos).CompareAndSwap(c.h, header(c.first, stCommitted, 0)) {
+		return corrupt("record at %d changed under its producer", c.pos)
+	}
+	r.committed.Add(uint64(c.count))
+	if r.sp {
+		r.publish()
+	}
+	r.wakeData()
+	return nil
+}
+
+// ClaimBatch claims space for len(sizes) records, of sizes[i] bytes each,
+// with one round of the producer claim lock, waiting for space while ctx
+// allows. The records take 8 + sizes[i] rounded up to 8 bytes each, and
+// together at most MaxRecord() + 8: a batch is placed like one record. It
+// fails with ErrTooLarge if they do not fit that, ErrShutdown after
+// Shutdown, ctx.Err() when ctx ends first. It does not keep sizes.
+func (r *Ring) ClaimBatch(ctx context.Context, sizes []int) (Claims, error) {
+	return r.claimBatch(ctx, sizes, true)
+}
+
+// TryClaimBatch claims space for len(sizes) records if there is room now
+// (see ClaimBatch).
+func (r *Ring) TryClaimBatch(sizes []int) (Claims, bool) {
+	c, err := r.claimBatch(nil, sizes, false)
+	return c, err == nil
+}
+
+func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims, error) {
+	if len(sizes) == 0 {
+		if _, err := r.self(); err != nil {
+			return Claims{}, err
+		}
+		return Claims{r: r}, nil
+	}
+	var need uint64
+	for _, n := range sizes {
+		if n < 0 || uint64(n) > r.maxRec {
+			return Claims{}, fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
+		}
+		need += recordSize(uint64(n))
+		if need-8 > r.maxRec {
+			return Claims{}, fmt.Errorf("%w: a batch of %d records takes more than the %d bytes a ring of %d holds at once",
+				ErrTooLarge, len(sizes), r.maxRec+8, r.capacity)
+		}
+	}
+	one, err := r.claim(ctx, need-8, need, block)
+	if err != nil {
+		return Claims{}, err
+	}
+	// Records 2..k: COMMITTED headers, read by consumers only after the
+	// first record's commit.
+	p := one.pos + recordSize(uint64(sizes[0]))
+	for _, n := range sizes[1:] {
+		r.hdr(p).Store(header(uint64(n), stCommitted, 0))
+		p += recordSize(uint64(n))
+	}
+	return Claims{r: r, pos: one.pos, end: p, h: one.h, first: uint64(sizes[0]), count: len(sizes), at: one.pos}, nil
+}
+
+// Records is several records taken at once by Ring.TakeBatch or
+// TryTakeBatch: read Bytes(i) for each, then Release them all. The zero
+// Records holds nothing. It is a value: keep it in a variable and call
+// Release once. It belongs to the goroutine that took it.
+//
+// If the consumer dies before Release, its records are delivered again to
+// other consumers, one by one and possibly out of order (see Ring).
+type Records struct {
+	r        *Ring
+	self     shm.Token
+	pos, end uint64 // the records lie in [pos, end), with SKIP padding between them
+	count    int
+	// The cursor of Bytes: record i is at position at.
+	i    int
+	at   uint64
+	done bool
+}
+
+// Len is the number of records taken.
+func (rs *Records) Len() int { return rs.count }
+
+// Bytes is the payload of the i-th record taken (0 ≤ i < Len), in the
+// ring: read it before Release. It dies with Release and with the Ring's
+// Close. Going through the records in order costs O(1) each.
+func (rs *Records) Bytes(i int) []byte {
+	if i < 0 || i >= rs.count {
+		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, rs.count))
+	}
+	if rs.done {
+		return nil
+	}
+	r := rs.r
+	if i < rs.i {
+		rs.i, rs.at = 0, rs.pos
+	}
+	// Every header in [pos, end) is one of ours (READING(self)) or SKIP
+	// padding, and stays so until we release: free cannot pass our first
+	// record, and only a dead consumer's record is ever taken over.
+	for {
+		w := r.hdr(rs.at).Load()
+		n := hdrLen(w)
+		size := recordSize(n)
+		if rs.at+size > rs.end || (rs.at&r.mask)+size > r.capacity {
+			// Only a corrupt ring rewrites them.
+			rs.i, rs.at = 0, rs.pos
+			return nil
+		}
+		if hdrState(w) == stSkip {
+			rs.at += size
+			continue
+		}
+		if rs.i == i {
+			off := (rs.at & r.mask) + 8
+			return r.data[off : off+n : off+n]
+		}
+		rs.at += size
+		rs.i++
+	}
+}
+
+// Release gives the records' space back to producers, moving free and
+// waking producers once. A second Release panics. If a record was taken
+// over from this process (which only a corrupt ring or a liveness bug can
+// do), it releases the others and returns ErrCorrupt.
+func (rs *Records) Release() error {
+	if rs.done || rs.r == nil {
+		if rs.r == nil && rs.count == 0 && !rs.done {
+			rs.done = true
+			return nil // the zero batch
+		}
+		panic("ringbuf: Release of a batch not held")
+	}
+	rs.done = true
+	if rs.count == 0 {
+		return nil
+	}
+	r := rs.r
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	r.race.ReleaseMerge()
+	var bad error
+	for p, left := rs.pos, rs.count; left > 0 && p < rs.end; {
+		hw := r.hdr(p)
+		w := hw.Load()
+		n := hdrLen(w)
+		if hdrState(w) != stSkip {
+			left--
+			if w != header(n, stReading, rs.self) || !hw.CompareAndSwap(w, header(n, stDone, 0)) {
+				bad = corrupt("record at %d changed under its consumer", p)
+			}
+		}
+		p += recordSize(n)
+	}
+	if err := r.advanceFree(); err != nil {
+		return err
+	}
+	return bad
+}
+
+// TakeBatch takes up to max records (at least one), waiting for the first
+// while ctx allows: the next record, as Take would, and the committed
+// records right after it, with one round of the consumer claim lock and
+// one store of head. It fails with ErrShutdown once the ring is shut down
+// and empty, ctx.Err() when ctx ends first. max below 1 means 1.
+func (r *Ring) TakeBatch(ctx context.Context, max int) (Records, error) {
+	rec, end, count, err := r.take(ctx, true, max)
+	if err != nil {
+		return Records{}, err
+	}
+	return Records{r: r, self: hdrOwner(rec.h), pos: rec.pos, end: end, count: count, at: rec.pos}, nil
+}
+
+// TryTakeBatch takes up to max records if one is ready now (see
+// TakeBatch).
+func (r *Ring) TryTakeBatch(max int) (Records, bool) {
+	rec, end, count, err := r.take(nil, false, max)
+	if err != nil {
+		return Records{}, false
+	}
+	return Records{r: r, self: hdrOwner(rec.h), pos: rec.pos, end: end, count: count, at: rec.pos}, true
+}
+
+// takeMoreLocked extends a take that ended at h (head not yet stored past
+// it) with the COMMITTED records right after it, up to more of them, with
+// the consumer claim lock held (or none needed). It stops at anything
+// else, which the next take handles. It returns the new head and how many
+// records it took.
+func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) {
+	t := r.tailSeen
+	took := 0
+	for took < more {
+		if h == t {
+			if t = r.tail.Load(); h == t {
+				break
+			}
+			r.tailSeen = t
+		}
+		if h > t || t-h > r.capacity {
+			break
+		}
+		hw := r.hdr(h)
+		w := hw.Load()
+		n := hdrLen(w)
+		size := recordSize(n)
+		if w>>63 != 0 || (h&r.mask)+size > r.capacity || h+size > t {
+			break
+		}
+		st := hdrState(w)
+		if st == stSkip {
+			h += size
+			continue
+		}
+		if st != stCommitted || n > r.maxRec || !hw.CompareAndSwap(w, header(n, stReading, self)) {
+			break
+		}
+		h += size
+		took++
+	}
+	return h, took
+}
+
+// wakeData wakes one consumer if any went to sleep since the last wake-up
+// (see the top of ring.go).
+func (r *Ring) wakeData() {
+	if r.dataSleepers.Load() != 0 && r.dataWake.Load() != 0 && r.dataWake.Swap(0) != 0 {
+		r.dataSeq.Add(1)
+		wait.Wake(r.dataSeq, 1)
+	}
+}
