@@ -64,7 +64,7 @@ func DefaultConfig() Config {
 		Consumers:   2,
 		MultiSize:   64,
 		Lockers:     2,
-		Duration:    80 * time.Millisecond,
+		Duration:    50 * time.Millisecond,
 		WakeSamples: 100,
 		WakeIdle:    time.Millisecond,
 		Probe:       20 * time.Millisecond,
@@ -216,6 +216,7 @@ type Runner struct {
 	start    time.Time
 	scenario string
 	python   string
+	py       *pyProc
 }
 
 // Ctx returns the run's context.
@@ -287,6 +288,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Notes = append(rep.Notes, note)
 		}
 	}
+	defer func() {
+		if r.py != nil {
+			r.py.close()
+		}
+	}()
 	for _, s := range scs {
 		if err := ctx.Err(); err != nil {
 			return rep, err

@@ -26,7 +26,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(w, n)
 	}
 	for _, sr := range rep.Scenarios {
-		fmt.Fprintf(w, "\n%s  [probe p50 %s before, %s after]\n", sr.Title, probeText(sr.Before), probeText(sr.After))
+		fmt.Fprintf(w, "\n%s  [%.1f s; probe p50 %s before, %s after]\n", sr.Title, sr.Seconds, probeText(sr.Before), probeText(sr.After))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		switch sr.Unit {
 		case "latency":

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -105,15 +106,29 @@ func latencyPlot(sr *ScenarioReport) (*plot.Plot, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		s.GlyphStyle.Color = plotutil.Color(i)
+		s.GlyphStyle.Color = colorOf(i)
 		s.GlyphStyle.Shape = plotutil.Shape(i)
 		s.GlyphStyle.Radius = vg.Points(3)
 		p.Add(s)
 		p.Legend.Add(q.name, s)
 	}
+	// Room on the right for the legend, clear of the points.
+	for _, r := range rows {
+		p.X.Max = max(p.X.Max, r.P999/1e3*40, r.Max/1e3*3)
+	}
 	p.Legend.Top = true
 	return p, len(rows), nil
 }
+
+// palette has more distinct colours than plotutil's seven, since a plot
+// has a line per transport.
+var palette = []color.RGBA{
+	{0x1f, 0x77, 0xb4, 0xff}, {0xff, 0x7f, 0x0e, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}, {0xd6, 0x27, 0x28, 0xff},
+	{0x94, 0x67, 0xbd, 0xff}, {0x8c, 0x56, 0x4b, 0xff}, {0xe3, 0x77, 0xc2, 0xff}, {0x7f, 0x7f, 0x7f, 0xff},
+	{0xbc, 0xbd, 0x22, 0xff}, {0x17, 0xbe, 0xcf, 0xff}, {0x00, 0x00, 0x00, 0xff}, {0xaa, 0x44, 0x00, 0xff},
+}
+
+func colorOf(i int) color.Color { return palette[i%len(palette)] }
 
 // throughputPlot draws bytes a second by payload, one line per transport
 // and batch.
@@ -158,7 +173,7 @@ func throughputPlot(sr *ScenarioReport) (*plot.Plot, error) {
 			return nil, err
 		}
 		i := names[k.name]
-		l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
+		l.Color, s.Color = colorOf(i), colorOf(i)
 		s.Shape = plotutil.Shape(i)
 		label := k.name
 		if k.batch > 1 {
@@ -169,7 +184,9 @@ func throughputPlot(sr *ScenarioReport) (*plot.Plot, error) {
 		p.Add(l, s)
 		p.Legend.Add(label, l, s)
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	// Room on the right for the legend, clear of the lines.
+	p.X.Max *= 40
+	p.Legend.Top = true
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	return p, nil
 }

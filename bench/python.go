@@ -3,11 +3,11 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -100,21 +100,83 @@ func parsePython(line []byte, unit string) (*Row, error) {
 	return row, nil
 }
 
+// pyProc is the running script: started once a run, at its first Python
+// scenario, and given one command a scenario, so the interpreter starts once.
+type pyProc struct {
+	cmd    *exec.Cmd
+	dir    string
+	in     io.WriteCloser
+	lines  *bufio.Scanner
+	stderr bytes.Buffer
+	err    error // why it cannot be used any more
+}
+
+func (r *Runner) startPython() (*pyProc, error) {
+	p := &pyProc{}
+	var err error
+	if p.dir, err = os.MkdirTemp("", "shmkit-bench-py-"); err != nil {
+		return nil, err
+	}
+	script := filepath.Join(p.dir, "mp.py")
+	if err := os.WriteFile(script, mpScript, 0o600); err != nil {
+		os.RemoveAll(p.dir)
+		return nil, err
+	}
+	p.cmd = exec.CommandContext(r.ctx, r.python, script)
+	p.cmd.Stderr = &p.stderr
+	p.cmd.WaitDelay = 5 * time.Second
+	if p.in, err = p.cmd.StdinPipe(); err == nil {
+		var out io.ReadCloser
+		if out, err = p.cmd.StdoutPipe(); err == nil {
+			p.lines = bufio.NewScanner(out)
+			p.lines.Buffer(nil, 64<<20)
+			err = p.cmd.Start()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(p.dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+// close ends the script and removes its file.
+func (p *pyProc) close() error {
+	p.in.Close()
+	err := p.cmd.Wait()
+	os.RemoveAll(p.dir)
+	return err
+}
+
+// why adds the script's last line of stderr to err.
+func (p *pyProc) why(err error) error {
+	msg := strings.TrimSpace(p.stderr.String())
+	if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+		msg = msg[i+1:]
+	}
+	if msg == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, msg)
+}
+
 // runPython runs the script's mode for this scenario and adds its rows; a
 // failure becomes a row saying so.
 func (r *Runner) runPython(mode string, sr *ScenarioReport) {
 	fail := func(err error) {
 		sr.Rows = append(sr.Rows, &Row{Transport: "python " + mode, Group: Python, Err: err.Error()})
 	}
-	dir, err := os.MkdirTemp("", "shmkit-bench-py-")
-	if err != nil {
-		fail(err)
-		return
+	if r.py == nil {
+		p, err := r.startPython()
+		if err != nil {
+			fail(err)
+			return
+		}
+		r.py = p
 	}
-	defer os.RemoveAll(dir)
-	script := filepath.Join(dir, "mp.py")
-	if err := os.WriteFile(script, mpScript, 0o600); err != nil {
-		fail(err)
+	p := r.py
+	if p.err != nil {
+		fail(p.err)
 		return
 	}
 	args, _ := json.Marshal(map[string]any{
@@ -127,25 +189,21 @@ func (r *Runner) runPython(mode string, sr *ScenarioReport) {
 		"msize":     r.MultiSize,
 		"lockers":   r.Lockers,
 	})
-	ctx, cancel := context.WithTimeout(r.ctx, r.rowTimeout()+time.Duration(len(r.Sizes))*r.rowTimeout()/4)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.python, script, mode, string(args))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		fail(err)
+	// A mode that takes this long has hung: the script is killed, and
+	// the modes after it fail.
+	limit := time.AfterFunc(r.rowTimeout()*time.Duration(2+len(r.Sizes)), func() { p.cmd.Process.Kill() })
+	defer limit.Stop()
+	if _, err := fmt.Fprintf(p.in, "%s %s\n", mode, args); err != nil {
+		p.err = p.why(fmt.Errorf("python: %w", err))
+		fail(p.err)
 		return
 	}
-	if err := cmd.Start(); err != nil {
-		fail(err)
-		return
-	}
-	sc := bufio.NewScanner(out)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		row, err := parsePython(sc.Bytes(), sr.Unit)
+	for p.lines.Scan() {
+		line := p.lines.Bytes()
+		if bytes.HasPrefix(line, []byte(`{"done"`)) {
+			return
+		}
+		row, err := parsePython(line, sr.Unit)
 		if err != nil {
 			fail(err)
 			continue
@@ -153,13 +211,8 @@ func (r *Runner) runPython(mode string, sr *ScenarioReport) {
 		r.progress(fmt.Sprintf("%-18s %s", row.Transport, sizeLabel(row.Size)))
 		sr.Rows = append(sr.Rows, row)
 	}
-	if err := cmd.Wait(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		fail(fmt.Errorf("%s %s: %w: %s", filepath.Base(r.python), mode, err, msg))
-	}
+	p.err = p.why(fmt.Errorf("python %s: the script ended: %v", mode, p.lines.Err()))
+	fail(p.err)
 }
 
 func (r *Runner) pySizes(mode string) []int {

@@ -1,7 +1,8 @@
 """Python's multiprocessing, measured the way package bench measures shmkit.
 
-Run by `shmkit bench` as: python3 mp.py MODE 'JSON-ARGS'. Prints one JSON
-object a line, one per row:
+Run by `shmkit bench` as `python3 mp.py`, once per run: it reads commands,
+one a line, "MODE JSON-ARGS", from stdin, and for each prints one JSON object
+a line, one per row, then {"done": MODE}:
 
   {"transport": "python Pipe", "size": 16, "samples_ns": [...]}           latency
   {"transport": "python Queue", "size": 64, "count": N, "seconds": S}     throughput
@@ -303,9 +304,22 @@ def lock(a):
 
 MODES = {"pingpong": pingpong, "stream": stream, "nxm": nxm, "wakeup": wakeup, "lock": lock}
 
-if __name__ == "__main__":
+def main():
     try:
         mp.set_start_method("fork")
     except (ValueError, RuntimeError):
         pass
-    MODES[sys.argv[1]](json.loads(sys.argv[2]))
+    if len(sys.argv) == 3:
+        MODES[sys.argv[1]](json.loads(sys.argv[2]))
+        return
+    for line in sys.stdin:
+        mode, _, args = line.strip().partition(" ")
+        try:
+            MODES[mode](json.loads(args))
+        except Exception as e:  # a failed mode is a row saying so
+            out(transport="python " + mode, error="%s: %s" % (type(e).__name__, e))
+        print(json.dumps({"done": mode}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
