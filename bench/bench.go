@@ -46,6 +46,10 @@ type Config struct {
 	Probe time.Duration
 	// Spin is how long spinning shmkit transports spin before they sleep.
 	Spin time.Duration
+	// Pin places the measuring threads: "" leaves them to the scheduler;
+	// "split" binds this process's to CPU 0 and each partner's to the
+	// next CPU (round robin); "same" binds them all to CPU 0. Linux only.
+	Pin string
 	// Python is the python3 to run for Python's rows: "" looks it up on
 	// the PATH, "-" skips them.
 	Python string
@@ -102,6 +106,7 @@ type ConfigSummary struct {
 	DurationMS float64
 	Spin       string
 	WakeIdleMS float64
+	Pin        string `json:",omitempty"`
 }
 
 // ScenarioReport is one scenario's rows, between two probes.
@@ -279,7 +284,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		Machine: machine(),
 		Started: r.start,
-		Config:  ConfigSummary{DurationMS: ms(cfg.Duration), Spin: cfg.Spin.String(), WakeIdleMS: ms(cfg.WakeIdle)},
+		Config:  ConfigSummary{DurationMS: ms(cfg.Duration), Spin: cfg.Spin.String(), WakeIdleMS: ms(cfg.WakeIdle), Pin: cfg.Pin},
 	}
 	if r.selectedName("python", Python) {
 		py, note := findPython(cfg.Python)
@@ -341,6 +346,9 @@ func (c *Config) check() error {
 	}
 	if c.WakeSamples < 1 || c.Producers < 1 || c.Consumers < 1 || c.Lockers < 1 {
 		errs = append(errs, errors.New("samples, producers, consumers and lockers must be at least 1"))
+	}
+	if c.Pin != "" && c.Pin != "split" && c.Pin != "same" {
+		errs = append(errs, fmt.Errorf("pin %q: want split, same or nothing", c.Pin))
 	}
 	if c.MultiSize < minMsg {
 		errs = append(errs, fmt.Errorf("N×M size %d: want at least %d", c.MultiSize, minMsg))

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -94,6 +95,32 @@ func TestRun(t *testing.T) {
 	t.Logf("%s", text.String())
 }
 
+// TestPin runs ping-pong with the threads pinned both ways: every row and
+// probe must work (where the system can pin at all).
+func TestPin(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("pinning is Linux only")
+	}
+	ctx := shmtest.Deadline(t, 2*time.Minute)
+	for _, pin := range []string{"split", "same"} {
+		cfg := tiny()
+		cfg.Scenarios = []string{"pingpong", "nxm"}
+		cfg.Transports = []string{"floor futex", "shmkit queue sleep", "go channel"}
+		cfg.Sizes = []int{64}
+		cfg.Python = "-"
+		cfg.Pin = pin
+		rep, err := bench.Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("Run, pin %s: %v", pin, err)
+		}
+		if rep.Config.Pin != pin {
+			t.Errorf("report says pin %q, want %q", rep.Config.Pin, pin)
+		}
+		checkReport(t, rep, cfg)
+	}
+}
+
 func checkReport(t *testing.T, rep *bench.Report, cfg bench.Config) {
 	t.Helper()
 	m := rep.Machine
@@ -155,7 +182,7 @@ func checkReport(t *testing.T, rep *bench.Report, cfg bench.Config) {
 			}
 		}
 		for _, tr := range bench.Transports() {
-			if takesPart(tr, sr.Name) && !seen[tr.Name] {
+			if takesPart(tr, sr.Name) && selected(cfg, tr) && !seen[tr.Name] {
 				t.Errorf("%s: no row for %s", sr.Name, tr.Name)
 			}
 		}
@@ -179,6 +206,11 @@ func transport(name string) (bench.Transport, bool) {
 		}
 	}
 	return bench.Transport{}, false
+}
+
+// selected reports whether cfg selects t.
+func selected(cfg bench.Config, t bench.Transport) bool {
+	return len(cfg.Transports) == 0 || slices.Contains(cfg.Transports, t.Name) || slices.Contains(cfg.Transports, string(t.Group))
 }
 
 // takesPart reports whether t has rows in scenario.

@@ -35,7 +35,9 @@
 //   - Wall-clock time stamps carry the wake-up scenario's one-way latency from
 //     one process to another; both read the same clock, but a clock step during
 //     a run would show as an outlier.
-//   - Processes are not pinned to cores: the scheduler places them.
+//   - Processes are not pinned to cores unless Config.Pin says so (Linux
+//     only); then only the measuring threads are bound, not the runtime's
+//     others.
 //   - On systems where process.Start is not supported (Windows for now), every
 //     cross-process row reports "unsupported".
 package bench

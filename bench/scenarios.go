@@ -69,27 +69,29 @@ func (r *Runner) probe() Probe {
 	if err != nil {
 		return Probe{Err: rowErr(s.close(err))}
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	h := newHist()
 	w := s.c.probe
-	end := time.Now().Add(r.Probe)
-	for i := uint32(0); ; i++ {
-		t0 := time.Now()
-		w.Store(2*i + 1)
-		for j := 0; w.Load() != 2*i+2; j++ {
-			if j&1023 == 1023 && s.ctx.Err() != nil {
-				return Probe{Err: rowErr(s.close(s.ctx.Err()))}
+	err = pinned(r.cpuOf(-1), func() error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		end := time.Now().Add(r.Probe)
+		for i := uint32(0); ; i++ {
+			t0 := time.Now()
+			w.Store(2*i + 1)
+			for j := 0; w.Load() != 2*i+2; j++ {
+				if j&1023 == 1023 && s.ctx.Err() != nil {
+					return s.ctx.Err()
+				}
+			}
+			t1 := time.Now()
+			h.RecordValue(max(1, t1.Sub(t0).Nanoseconds()))
+			if t1.After(end) && i >= 10 {
+				return nil
 			}
 		}
-		t1 := time.Now()
-		h.RecordValue(max(1, t1.Sub(t0).Nanoseconds()))
-		if t1.After(end) && i >= 10 {
-			break
-		}
-	}
+	})
 	w.Store(^uint32(0))
-	if err := s.close(nil); err != nil {
+	if err := s.close(err); err != nil {
 		return Probe{Err: rowErr(err)}
 	}
 	return Probe{P50ns: float64(h.ValueAtQuantile(50)), P99ns: float64(h.ValueAtQuantile(99))}
@@ -141,7 +143,7 @@ func (r *Runner) row(sr *ScenarioReport, t *Transport, row *Row, opts LinkOption
 		err = start(s)
 	}
 	if err == nil {
-		err = measure(s)
+		err = pinned(r.cpuOf(-1), func() error { return measure(s) })
 	}
 	if err = s.close(err); err != nil {
 		*row = Row{Transport: row.Transport, Group: row.Group, Size: row.Size, Batch: row.Batch, Procs: row.Procs, Err: rowErr(err)}

@@ -22,11 +22,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/futex"
+	"github.com/shmkit/shmkit/internal/sys"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -85,6 +87,51 @@ func bump(w *atomic.Uint32) {
 	futex.Wake(w, 1<<30)
 }
 
+// pin binds the calling goroutine's thread to cpu, unless cpu < 0. The
+// goroutine stays locked to the thread for good, so the thread ends with it
+// and its binding never reaches another goroutine.
+func pin(cpu int) error {
+	if cpu < 0 {
+		return nil
+	}
+	runtime.LockOSThread()
+	if err := sys.SchedSetaffinity(cpu); err != nil {
+		return fmt.Errorf("bench: pin to CPU %d: %w", cpu, err)
+	}
+	return nil
+}
+
+// pinned runs fn bound to cpu (see pin), on a goroutine of its own when
+// there is a binding to make.
+func pinned(cpu int, fn func() error) error {
+	if cpu < 0 {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if err := pin(cpu); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// cpuOf is where the run places this process (k < 0) or its k-th partner.
+func (r *Runner) cpuOf(k int) int {
+	switch r.Pin {
+	case "same":
+		return 0
+	case "split":
+		if k < 0 {
+			return 0
+		}
+		return (1 + k) % max(1, runtime.NumCPU())
+	}
+	return -1
+}
+
 // wakeAll wakes every waiter on w.
 func wakeAll(w *atomic.Uint32) { futex.Wake(w, 1<<30) }
 
@@ -99,6 +146,7 @@ type partnerArgs struct {
 	Size, Batch int
 	Count       int
 	Idle        time.Duration
+	CPU         int // the CPU to bind the partner's thread to; -1 for none
 }
 
 var partner = process.MustRegister("shmkit-bench-partner", func(ctx context.Context, a partnerArgs) error {
@@ -108,6 +156,9 @@ var partner = process.MustRegister("shmkit-bench-partner", func(ctx context.Cont
 	}
 	c, err := ctlOf(a.Ctl)
 	if err != nil {
+		return err
+	}
+	if err := pin(a.CPU); err != nil {
 		return err
 	}
 	if a.Role == "probe" {
@@ -285,18 +336,21 @@ func (r *Runner) open(t *Transport, opts LinkOptions, lock bool) (s *session, er
 // in-process transport.
 func (s *session) start(roleName string, side int, a partnerArgs) error {
 	a.Transport, a.Role, a.Side, a.Link, a.Opts, a.Ctl = s.t.Name, roleName, side, s.link.Args, s.opts, s.ctlObj
+	a.CPU = s.r.cpuOf(s.started)
 	s.started++
 	if s.t.InProcess {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			var err error
-			if roleName == "lock" {
+			err := pin(a.CPU)
+			switch {
+			case err != nil:
+			case roleName == "lock":
 				var lk Locker
 				if lk, err = s.link.LocalLock(); err == nil {
 					err = lockRole(s.ctx, lk, s.c)
 				}
-			} else {
+			default:
 				var conn Conn
 				if conn, err = s.link.Local(side); err == nil {
 					err = role(s.ctx, a, conn, s.c)

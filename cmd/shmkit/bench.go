@@ -40,6 +40,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	producers := fs.Int("producers", def.Producers, "producer processes in the N×M scenario")
 	consumers := fs.Int("consumers", def.Consumers, "consumer processes in the N×M scenario")
 	lockers := fs.Int("lockers", def.Lockers, "processes contending for the lock")
+	pin := fs.String("pin", "", "bind the measuring threads: split (this process on CPU 0, partners on the next CPUs) or same (all on CPU 0); default: the scheduler places them (Linux only)")
 	python := fs.String("python", "", "the python3 to run for Python's rows (default: python3 on the PATH; - to skip)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: shmkit bench [flags]\n\nMeasures how processes on this machine talk: shmkit's transports beside\nfloors, kernel IPC, a Go channel and Python's multiprocessing.\n\n")
@@ -104,6 +105,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		cfg.Lockers = *lockers
 	}
 	cfg.Python = *python
+	cfg.Pin = *pin
 	if !*quiet {
 		cfg.Progress = stderr
 	}
