@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -288,6 +287,3 @@ func (w *writer) send(c Conn, n int, seq uint64) error {
 	w.seq = seq
 	return c.Send(n, w.fill)
 }
-
-// errUnsupported marks a row that this system cannot run.
-var errUnsupported = errors.ErrUnsupported
