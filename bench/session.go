@@ -367,6 +367,14 @@ func (s *session) start(roleName string, side int, a partnerArgs) error {
 		return err
 	}
 	s.procs = append(s.procs, p)
+	go func() {
+		// A partner that fails ends the row at once, rather than leaving
+		// the parent waiting on it (in an Accept, say) until the timeout.
+		<-p.Done()
+		if code, ok := p.ExitCode(); ok && code != 0 {
+			s.cancel()
+		}
+	}()
 	if s.link.Started != nil {
 		s.link.Started()
 		s.link.Started = nil
