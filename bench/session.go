@@ -226,8 +226,9 @@ func role(ctx context.Context, a partnerArgs, conn Conn, c ctlWords) error {
 		if err := waitWord(ctx, c.gate, func(v uint32) bool { return v != 0 }); err != nil {
 			return err
 		}
+		// At least one message, however late this producer starts.
 		var sent uint64
-		for c.stop.Load() == 0 {
+		for sent == 0 || c.stop.Load() == 0 {
 			if err := w.send(conn, n, sent); err != nil {
 				return err
 			}
@@ -261,8 +262,9 @@ func lockRole(ctx context.Context, lk Locker, c ctlWords) error {
 	if err := waitWord(ctx, c.gate, func(v uint32) bool { return v != 0 }); err != nil {
 		return err
 	}
+	// At least one round, however late this process starts.
 	var n uint64
-	for c.stop.Load() == 0 {
+	for n == 0 || c.stop.Load() == 0 {
 		for range 16 {
 			if err := lk.Lock(ctx); err != nil {
 				return err

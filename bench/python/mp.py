@@ -160,7 +160,7 @@ def producer(q, go, stop, res, msg, ready):
     ready.put("ready")
     go.wait()
     n = 0
-    while not stop.is_set():
+    while n == 0 or not stop.is_set():  # at least one round, however late
         for _ in range(16):
             q.put(msg)
         n += 16
@@ -266,7 +266,7 @@ def locker(lock, v, go, stop, res, ready):
     ready.put("ready")
     go.wait()
     n = 0
-    while not stop.is_set():
+    while n == 0 or not stop.is_set():  # at least one round, however late
         for _ in range(16):
             with lock:
                 v.value += 1
