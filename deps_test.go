@@ -53,6 +53,13 @@ const osWrapper = "internal/sys"
 
 var osModules = []string{"golang.org/x/sys", "github.com/edsrzf/mmap-go"}
 
+// reportUser is the only package that may import the modules in
+// reportModules: the benchmark reports take their percentiles from a
+// histogram library and their plots from a plotting library (issue 7).
+const reportUser = "bench"
+
+var reportModules = []string{"github.com/HdrHistogram/hdrhistogram-go", "gonum.org/v1/plot"}
+
 // unsafeUsers are the only packages that may import unsafe: those that wrap
 // the OS, the runtime or the mapping.
 var unsafeUsers = []string{"internal/sys", "internal/futex", "internal/race", "internal/layout"}
@@ -118,6 +125,8 @@ func policyErrors(pkg string, imports []string) []string {
 			case il >= level:
 				errs = append(errs, fmt.Sprintf("order: %s (level %d) imports %s (level %d): a package may import only packages of a lower level", p, level, i, il))
 			}
+		case p == reportUser && slices.ContainsFunc(reportModules, func(m string) bool { return within(imp, m) }):
+			// The report's histogram and plots.
 		case !strings.Contains(strings.Split(imp, "/")[0], "."):
 			// The standard library: its paths have no dot in the first element.
 		default:
@@ -163,6 +172,8 @@ func TestPolicyErrors(t *testing.T) {
 		{"package not in the table", m("queue"), []string{"fmt"}, "table: package queue is not in the import table"},
 		{"import not in the table", m("bench"), []string{m("internal/stats")}, "table: bench imports internal/stats"},
 		{"third party", m("pool"), []string{"golang.org/x/sync/errgroup"}, "third party: pool imports golang.org/x/sync/errgroup"},
+		{"bench imports its report modules", m("bench"), []string{"github.com/HdrHistogram/hdrhistogram-go", "gonum.org/v1/plot/plotter"}, ""},
+		{"only bench imports the report modules", m("pool"), []string{"gonum.org/v1/plot"}, "third party: pool imports gonum.org/v1/plot"},
 		{"outside the module", "example.com/other", []string{m("shm"), "unsafe"}, ""},
 		{"module path prefix is not the module", module + "x/shm", []string{"unsafe"}, ""},
 	}

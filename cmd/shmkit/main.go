@@ -1,6 +1,7 @@
-// Command shmkit lists, inspects and removes shmkit's shared-memory
-// segments, and runs the demo.
+// Command shmkit measures how processes talk on this machine, lists,
+// inspects and removes shmkit's shared-memory segments, and runs the demo.
 //
+//	shmkit bench [flags]      shmkit's transports beside floors, kernel IPC and Python
 //	shmkit ls                 segments in /dev/shm: name, size, creator, whether in use
 //	shmkit inspect NAME       header, process table and objects of one segment
 //	shmkit rm NAME...         remove segments by name (Python's unlink)
@@ -29,6 +30,7 @@ func main() {
 const usage = `usage: shmkit <command> [arguments]
 
 commands:
+  bench [flags]      measure shmkit's transports beside floors, kernel IPC and Python (-h for flags)
   ls                 list segments: name, size, creator, whether in use
   inspect NAME       show a segment's header, process table and objects
   rm NAME...         remove segments by name
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	var err error
 	switch cmd {
+	case "bench":
+		err = benchCmd(args, stdout, stderr)
 	case "ls":
 		err = ls(args, stdout)
 	case "inspect":

@@ -131,3 +131,10 @@ func Fallocate(f *os.File, size int64) error { return fallocate(f, size) }
 // SealSize forbids any later change of f's size, where the system can
 // (memfd seals on Linux); elsewhere it does nothing.
 func SealSize(f *os.File) error { return sealSize(f) }
+
+// SchedSetaffinity binds the calling OS thread to one CPU, numbered from 0,
+// as sched_setaffinity(2) with pid 0 does; the caller locks its goroutine
+// to the thread (runtime.LockOSThread) first. Benchmarks use it to place
+// two processes on chosen cores. Outside Linux it returns an error wrapping
+// errors.ErrUnsupported.
+func SchedSetaffinity(cpu int) error { return schedSetaffinity(cpu) }

@@ -61,3 +61,15 @@ func sealSize(f *os.File) error {
 	}
 	return nil
 }
+
+func schedSetaffinity(cpu int) error {
+	var set unix.CPUSet
+	if cpu < 0 || cpu >= 1024 { // CPU_SETSIZE
+		return os.NewSyscallError("sched_setaffinity", unix.EINVAL)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return os.NewSyscallError("sched_setaffinity", err)
+	}
+	return nil
+}
