@@ -129,8 +129,9 @@ var _ = Register(Transport{
 type queueConn struct {
 	ctx     context.Context
 	out, in *ringbuf.Queue[[]byte]
-	buf     []byte
-	own     bool // Close closes the queues (a partner's end)
+	buf     []byte // what Send fills
+	rbuf    []byte // what Recv receives into (GetInto reuses it)
+	own     bool   // Close closes the queues (a partner's end)
 }
 
 func (c *queueConn) Send(n int, fill func([]byte)) error {
@@ -142,10 +143,10 @@ func (c *queueConn) Send(n int, fill func([]byte)) error {
 }
 
 func (c *queueConn) Recv(n int, use func([]byte)) error {
-	b, err := c.in.Get(c.ctx)
-	if err != nil {
+	if err := c.in.GetInto(c.ctx, &c.rbuf); err != nil {
 		return err
 	}
+	b := c.rbuf
 	if len(b) != n {
 		return fmt.Errorf("bench: queue message of %d bytes, want %d", len(b), n)
 	}
