@@ -1,6 +1,7 @@
 package ringbuf_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -121,5 +122,85 @@ func TestDeadConsumerFullRing(t *testing.T) {
 	}
 	if got := r.Len(); got != 1 {
 		t.Errorf("Len = %d, want 1", got)
+	}
+}
+
+// A consumer that waits in short calls (TryTake in a loop, or Take with a
+// short deadline, again and again) still gets past a dead producer's claim:
+// its waits add up to a poll interval across calls.
+func TestDeadProducerSkippedByShortWaits(t *testing.T) {
+	opts := &ringbuf.Options{Poll: 30 * time.Millisecond}
+	for _, try := range []bool{true, false} {
+		ctx := shmtest.Deadline(t, 10*time.Second)
+		r := newRing(t, 1024, opts)
+		if _, err := r.Claim(ctx, 10); err != nil { // at position 0
+			t.Fatal(err)
+		}
+		setOwner(t, r, 0, deadToken)
+		put(t, r, []byte("after"))
+		calls := 0
+		for {
+			calls++
+			var rec ringbuf.Record
+			var ok bool
+			if try {
+				rec, ok = r.TryTake()
+			} else {
+				short, cancel := context.WithTimeout(ctx, time.Millisecond)
+				var err error
+				rec, err = r.Take(short)
+				cancel()
+				ok = err == nil
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatal(err)
+				}
+			}
+			if ok {
+				if got := string(rec.Bytes()); got != "after" {
+					t.Errorf("got %q, want the record after the dead claim", got)
+				}
+				rec.Release()
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("TryTake %v: still behind the dead claim after %d calls", try, calls)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Logf("TryTake %v: past the dead claim after %d calls", try, calls)
+	}
+}
+
+// A producer that tries to claim in short calls finds free held by a dead
+// consumer's record, and has it redelivered: the next TryTake gets it.
+func TestDeadConsumerFoundByShortClaims(t *testing.T) {
+	ctx := shmtest.Deadline(t, 10*time.Second)
+	poll := 30 * time.Millisecond
+	r := newRing(t, 64, &ringbuf.Options{Poll: poll})
+	put(t, r, make([]byte, 24))
+	put(t, r, make([]byte, 16))
+	if _, err := r.Take(ctx); err != nil { // at position 0
+		t.Fatal(err)
+	}
+	setOwner(t, r, 0, deadToken)
+	if got := get(t, r); len(got) != 16 {
+		t.Fatalf("got %d bytes, want the second record", len(got))
+	}
+	// Only claims look now, for a few poll intervals.
+	for start := time.Now(); time.Since(start) < 3*poll; time.Sleep(time.Millisecond) {
+		if c, ok := r.TryClaim(24); ok {
+			t.Fatal("a claim found space held by a record not released")
+			c.Commit()
+		}
+	}
+	rec, ok := r.TryTake()
+	if !ok || rec.Len() != 24 {
+		t.Fatalf("TryTake after the claims = %v (%d bytes), want the dead consumer's record again", ok, rec.Len())
+	}
+	rec.Release()
+	if c, ok := r.TryClaim(24); !ok {
+		t.Error("no space after the redelivered record's release")
+	} else {
+		c.Commit()
 	}
 }

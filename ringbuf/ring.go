@@ -189,6 +189,7 @@ package ringbuf
 // the edges; it never invents a race.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -282,7 +283,10 @@ type Options struct {
 	// DefaultSpin; negative means sleep at once.
 	Spin time.Duration
 	// Poll bounds each sleep, so that a sleeper notices a cancelled
-	// context or a dead peer within Poll. Zero means DefaultPoll.
+	// context or a dead peer within Poll. The waits of one process add up
+	// across calls: one that waits in short calls (TryTake or TryClaim
+	// in a loop, short deadlines) also gets past a dead peer's record
+	// once it has waited Poll in all. Zero means DefaultPoll.
 	Poll time.Duration
 	// SingleProducer (New only) promises that at most one goroutine of one
 	// process claims at a time, so claims skip the producer claim lock.
@@ -382,6 +386,9 @@ type Ring struct {
 	// if tail is anything else, another producer has claimed since, and
 	// ptail is void.
 	pubTail atomic.Uint64
+	// headStall and freeStall time this process's waits for head (takes)
+	// and free (claims) across calls: see stall.
+	headStall, freeStall stall
 
 	closed atomic.Bool
 }
@@ -753,7 +760,8 @@ func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (Claim, er
 			return c, err
 		}
 		if !block {
-			return Claim{}, errWouldBlock
+			// A dead consumer may hold free up: see unstickDue.
+			return Claim{}, cmp.Or(r.unstickDue(), errWouldBlock)
 		}
 		if err := r.waitSpace(ctx, need, &slept); err != nil {
 			return Claim{}, err
@@ -853,7 +861,9 @@ func (r *Ring) hasSpace(need uint64) bool {
 }
 
 // waitSpace waits until a claim of need bytes may fit, for at most one
-// poll interval. After a poll that ran out, it checks what holds free up.
+// poll interval. Once free has stood still for a poll interval of this
+// process's waiting (over any number of calls), it checks what holds free
+// up.
 func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
 	if wait.Spin(r.spin, func() bool { return r.hasSpace(need) }) {
 		return nil
@@ -863,24 +873,26 @@ func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
 			r.spaceSeq.Add(1)
 			wait.Wake(r.spaceSeq, 0)
 		}
-		return err
+		return cmp.Or(r.unstickDue(), err)
 	}
 	r.spaceSleepers.Add(1)
 	v := r.spaceSeq.Load()
 	r.spaceWake.Store(1) // after the load: see the top of ring.go
-	polled := false
 	var err error
 	if !r.hasSpace(need) {
-		polled, err = r.sleep(ctx, r.spaceSeq, v)
+		_, err = r.sleep(ctx, r.spaceSeq, v)
 		*slept = true
 	}
 	if r.spaceSleepers.Add(^uint32(0)) != 0 {
 		r.spaceWake.Store(1) // for those still asleep
 	}
-	if err != nil {
-		return err
-	}
-	if polled {
+	return cmp.Or(r.unstickDue(), err)
+}
+
+// unstickDue runs unstick if free has stood still for a poll interval of
+// this process's waiting.
+func (r *Ring) unstickDue() error {
+	if r.freeStall.due(r.free.Load(), r.poll) {
 		return r.unstick()
 	}
 	return nil
@@ -1000,13 +1012,13 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 	if err != nil {
 		return Record{}, 0, 0, err
 	}
-	// check: we have waited a poll interval (since we began, or since the
-	// last check), so look for dead peers. It goes by the clock, not by
-	// sleeps that ran out: under steady traffic a sleeper is woken by
-	// commits behind a dead producer's claim long before its sleep runs
-	// out (semaphore's recovery does the same).
+	// check: this process has waited a poll interval for head to move
+	// (over this call and earlier ones: see stall), so look for dead
+	// peers. It goes by the clock, not by sleeps that ran out: under
+	// steady traffic a sleeper is woken by commits behind a dead
+	// producer's claim long before its sleep runs out (semaphore's
+	// recovery does the same).
 	slept, check := false, false
-	var waitSince time.Time
 	for {
 		if r.orphans.Load() != 0 {
 			if rec, ok, err := r.takeOrphan(self); ok || err != nil {
@@ -1068,10 +1080,26 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		case how == tookAgain:
 			continue
 		case !block:
+			if !check && r.headStall.due(r.head.Load(), r.poll) {
+				check = true // look once more, checking (see stall)
+				if err := r.unstick(); err != nil {
+					return Record{}, 0, 0, err
+				}
+				continue
+			}
 			return Record{}, 0, 0, errWouldBlock
 		}
 		ready, err := r.waitData(ctx, &slept)
 		if err != nil {
+			if !check && ctx.Err() != nil && r.headStall.due(r.head.Load(), r.poll) {
+				// The context ended, but this process has waited for
+				// head a poll interval: look once more, checking.
+				check = true
+				if err := r.unstick(); err != nil {
+					return Record{}, 0, 0, err
+				}
+				continue
+			}
 			return Record{}, 0, 0, err
 		}
 		if ready {
@@ -1079,12 +1107,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 			// (or reports): no clock on the hot path.
 			continue
 		}
-		now := time.Now()
-		if waitSince.IsZero() {
-			waitSince = now
-		}
-		if check = now.Sub(waitSince) >= r.poll; check {
-			waitSince = now
+		if check = r.headStall.due(r.head.Load(), r.poll); check {
 			if err := r.unstick(); err != nil {
 				return Record{}, 0, 0, err
 			}
