@@ -25,68 +25,47 @@ const (
 	sliceRaw = 2
 )
 
+// le is the byte order of raw slices.
+var le = binary.LittleEndian
+
 // appendSlice appends the slice payload of s to dst.
 func appendSlice[T any](dst []byte, s []T) ([]byte, error) {
-	le := binary.LittleEndian
-	dst = slices.Grow(dst, 1+8*len(s)) // enough for every raw type
-	switch s := any(s).(type) {
-	case []int:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint64(dst, uint64(v))
-		}
-	case []int64:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint64(dst, uint64(v))
-		}
-	case []uint:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint64(dst, uint64(v))
-		}
-	case []uint64:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint64(dst, v)
-		}
-	case []int32:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint32(dst, uint32(v))
-		}
-	case []uint32:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint32(dst, v)
-		}
-	case []float64:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint64(dst, math.Float64bits(v))
-		}
-	case []float32:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			dst = le.AppendUint32(dst, math.Float32bits(v))
-		}
-	case []bool:
-		dst = append(dst, sliceRaw)
-		for _, v := range s {
-			b := byte(0)
-			if v {
-				b = 1
-			}
-			dst = append(dst, b)
-		}
-	default:
+	if rawWidth[T]() == 0 {
 		buf := bytes.NewBuffer(append(dst, sliceGob))
 		if err := gob.NewEncoder(buf).Encode(s); err != nil {
 			return dst, err
 		}
-		dst = buf.Bytes()
+		return buf.Bytes(), nil
 	}
-	return dst, nil
+	dst = slices.Grow(append(dst, sliceRaw), rawWidth[T]()*len(s))
+	switch s := any(s).(type) {
+	case []int:
+		for _, v := range s {
+			dst = le.AppendUint64(dst, uint64(v))
+		}
+		return dst, nil
+	case []uint:
+		for _, v := range s {
+			dst = le.AppendUint64(dst, uint64(v))
+		}
+		return dst, nil
+	}
+	return binary.Append(dst, le, s) // fixed-size elements
+}
+
+// rawWidth is the size on the wire of one element of a []T that travels
+// as raw bytes (int and uint as 8), or 0 for one that goes through gob.
+func rawWidth[T any]() int {
+	var z T
+	switch any(z).(type) {
+	case int, uint, int64, uint64, float64:
+		return 8
+	case int32, uint32, float32:
+		return 4
+	case bool:
+		return 1
+	}
+	return 0
 }
 
 // reuse returns s resliced to n elements if it has the room, else a new
@@ -114,81 +93,29 @@ func decodeSlice[T any](b []byte, s *[]T) error {
 	if tag != sliceRaw {
 		return fmt.Errorf("%w: slice tag %d", errMessage, tag)
 	}
-	le := binary.LittleEndian
-	count := func(width int) (int, error) {
-		if len(b)%width != 0 {
-			return 0, fmt.Errorf("%w: %d bytes of %d-byte elements", errMessage, len(b), width)
-		}
-		return len(b) / width, nil
+	w := rawWidth[T]()
+	if w == 0 {
+		return fmt.Errorf("%w: raw payload for %T", errMessage, *s)
 	}
-	var err error
-	var n int
-	switch s := any(s).(type) {
-	case *[]int:
-		if n, err = count(8); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = int(le.Uint64(b[8*i:]))
-			}
+	if len(b)%w != 0 {
+		return fmt.Errorf("%w: %d bytes of %d-byte elements", errMessage, len(b), w)
+	}
+	*s = reuse(*s, len(b)/w)
+	switch v := any(*s).(type) {
+	case []int:
+		for i := range v {
+			v[i] = int(le.Uint64(b[8*i:]))
 		}
-	case *[]int64:
-		if n, err = count(8); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = int64(le.Uint64(b[8*i:]))
-			}
-		}
-	case *[]uint:
-		if n, err = count(8); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = uint(le.Uint64(b[8*i:]))
-			}
-		}
-	case *[]uint64:
-		if n, err = count(8); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = le.Uint64(b[8*i:])
-			}
-		}
-	case *[]int32:
-		if n, err = count(4); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = int32(le.Uint32(b[4*i:]))
-			}
-		}
-	case *[]uint32:
-		if n, err = count(4); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = le.Uint32(b[4*i:])
-			}
-		}
-	case *[]float64:
-		if n, err = count(8); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = math.Float64frombits(le.Uint64(b[8*i:]))
-			}
-		}
-	case *[]float32:
-		if n, err = count(4); err == nil {
-			*s = reuse(*s, n)
-			for i := range *s {
-				(*s)[i] = math.Float32frombits(le.Uint32(b[4*i:]))
-			}
-		}
-	case *[]bool:
-		*s = reuse(*s, len(b))
-		for i := range *s {
-			(*s)[i] = b[i] != 0
+	case []uint:
+		for i := range v {
+			v[i] = uint(le.Uint64(b[8*i:]))
 		}
 	default:
-		return fmt.Errorf("%w: raw payload for %T", errMessage, s)
+		if _, err := binary.Decode(b, le, v); err != nil {
+			return fmt.Errorf("%w: %w", errMessage, err)
+		}
 	}
-	return err
+	return nil
 }
 
 // appendResultPayload appends a chunk's result payload.
