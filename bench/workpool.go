@@ -140,6 +140,10 @@ var _ = Register(Transport{
 	},
 })
 
+// poolCalls is the fewest timed calls of a pool row: one start+stop takes
+// longer than a default row's Duration, and one sample of it is noise.
+const poolCalls = 3
+
 // checkSquares checks every result of a Map of x → x² over in.
 func checkSquares(in, out []int) error {
 	if len(out) != len(in) {
@@ -184,7 +188,8 @@ func runPool(r *Runner, sr *ScenarioReport) error {
 }
 
 // poolMap starts a pool, brings its workers up with a Map of a few items,
-// then times Map calls over in until r.Duration has passed (at least one),
+// then times Map calls over in until r.Duration has passed (at least
+// poolCalls),
 // checking every result.
 func poolMap(ctx context.Context, r *Runner, t *Transport, in []int, row *Row) (err error) {
 	p, err := t.OpenPool(ctx, r.PoolWorkers)
@@ -202,7 +207,7 @@ func poolMap(ctx context.Context, r *Runner, t *Transport, in []int, row *Row) (
 	}
 	var busy time.Duration
 	var calls int
-	for end := time.Now().Add(r.Duration); calls == 0 || time.Now().Before(end); calls++ {
+	for end := time.Now().Add(r.Duration); calls < poolCalls || time.Now().Before(end); calls++ {
 		t0 := time.Now()
 		out, err := p.Map(ctx, in)
 		busy += time.Since(t0)
@@ -219,11 +224,11 @@ func poolMap(ctx context.Context, r *Runner, t *Transport, in []int, row *Row) (
 }
 
 // poolStartStop times pools started, closed and joined until r.Duration has
-// passed (at least one).
+// passed (at least poolCalls).
 func poolStartStop(ctx context.Context, r *Runner, t *Transport, row *Row) error {
 	var busy time.Duration
 	var calls int
-	for end := time.Now().Add(r.Duration); calls == 0 || time.Now().Before(end); calls++ {
+	for end := time.Now().Add(r.Duration); calls < poolCalls || time.Now().Before(end); calls++ {
 		t0 := time.Now()
 		p, err := t.OpenPool(ctx, r.PoolWorkers)
 		if err != nil {

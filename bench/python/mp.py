@@ -305,6 +305,9 @@ def lock(a):
 
 # worker pool
 
+MIN_CALLS = 3  # the Go side's poolCalls
+
+
 def square(x):
     return x * x
 
@@ -312,7 +315,7 @@ def square(x):
 def pool(a):
     """Pool(workers).map of square over range(tasks), after a map of 10 to
     bring the workers up, timed call by call until the duration has passed
-    (at least one call); then Pool(workers) started, closed and joined, the
+    (at least MIN_CALLS); then Pool(workers) started, closed and joined, the
     same way. Every result is checked, outside the timed part."""
     n, w = a["tasks"], a["workers"]
     procs = str(w)
@@ -322,7 +325,7 @@ def pool(a):
         p.map(square, range(10))
         busy, calls = 0.0, 0
         end = time.perf_counter() + a["duration"]
-        while calls == 0 or time.perf_counter() < end:
+        while calls < MIN_CALLS or time.perf_counter() < end:
             t0 = time.perf_counter()
             got = p.map(square, items)
             busy += time.perf_counter() - t0
@@ -334,7 +337,7 @@ def pool(a):
             out(transport="python Pool", op="map", procs=procs, count=calls * n, seconds=busy)
     busy, calls = 0.0, 0
     end = time.perf_counter() + a["duration"]
-    while calls == 0 or time.perf_counter() < end:
+    while calls < MIN_CALLS or time.perf_counter() < end:
         t0 = time.perf_counter()
         p = mp.Pool(w)
         p.close()
