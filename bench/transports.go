@@ -222,7 +222,9 @@ var (
 )
 
 // The shmkit pipe: SendBytes copies the message in, RecvBytesInto copies it
-// out into a buffer of this end's. Its waiters sleep on a futex at once.
+// out into a buffer of this end's. Both ends wait as a pipe does by default
+// (the child's end is opened with default options): they spin for
+// ringbuf.DefaultSpin, then sleep on a futex.
 
 // pipeCapacity is each ring of a pipe: messages up to half of it (2 MiB)
 // fit, more than the largest default size (1 MiB).
@@ -263,7 +265,7 @@ var _ = Register(Transport{
 	Name:   "shmkit pipe",
 	Group:  Shmkit,
 	Floor:  "floor futex",
-	About:  "pipe.New (Python's Pipe for Go): SendBytes and RecvBytesInto copying, waiters sleep at once; one-to-one",
+	About:  "pipe.New (Python's Pipe for Go): SendBytes and RecvBytesInto copying, default waits (a 10 µs spin, then sleep); one-to-one",
 	MaxMsg: pipeCapacity/2 - 8, // End.MaxMessage: half a ring less a record header
 	Open: func(ctx context.Context, o LinkOptions) (*Link, error) {
 		a, b, err := pipe.New(nil, "", &pipe.Options{Capacity: pipeCapacity})
