@@ -36,6 +36,9 @@ type Config struct {
 	Producers, Consumers, MultiSize int
 	// Lockers is the number of processes contending for a lock.
 	Lockers int
+	// PoolTasks is the number of tiny tasks of one Map in the pool
+	// scenario; PoolWorkers, the workers of each pool.
+	PoolTasks, PoolWorkers int
 	// Duration is how long each row measures (after a short warm-up).
 	Duration time.Duration
 	// WakeSamples is the number of wake-ups measured per row; WakeIdle is
@@ -57,8 +60,8 @@ type Config struct {
 	Progress io.Writer
 }
 
-// DefaultConfig is the quick run of `shmkit bench`: about half a minute
-// on two cores.
+// DefaultConfig is the quick run of `shmkit bench`, every scenario
+// included: about 20 s on two cores.
 func DefaultConfig() Config {
 	return Config{
 		Sizes:       []int{8, 1 << 10, 64 << 10, 1 << 20},
@@ -68,6 +71,8 @@ func DefaultConfig() Config {
 		Consumers:   2,
 		MultiSize:   64,
 		Lockers:     2,
+		PoolTasks:   100_000,
+		PoolWorkers: 2,
 		Duration:    50 * time.Millisecond,
 		WakeSamples: 100,
 		WakeIdle:    time.Millisecond,
@@ -113,7 +118,7 @@ type ConfigSummary struct {
 type ScenarioReport struct {
 	Name    string
 	Title   string
-	Unit    string // "latency", "throughput" or "rate": which Row fields hold
+	Unit    string // "latency", "throughput", "rate" or "tasks": which Row fields hold
 	Before  Probe
 	After   Probe
 	Rows    []*Row
@@ -133,13 +138,14 @@ type Row struct {
 	Group     Group
 	Size      int
 	Batch     int    `json:",omitempty"`
-	Procs     string `json:",omitempty"` // "2×2" in N×M, "2" in lock
+	Procs     string `json:",omitempty"` // "2×2" in N×M, "2" in lock, the workers in pool
+	Op        string `json:",omitempty"` // in pool: OpMap or OpStartStop
 	Count     int64
 	Seconds   float64
 	// Latencies, in nanoseconds (latency scenarios).
 	P50, P90, P99, P999, Max float64 `json:",omitempty"`
-	// Throughput (throughput and rate scenarios).
-	PerSec      float64 `json:",omitempty"` // messages or lock operations a second
+	// Throughput (throughput, rate and tasks scenarios).
+	PerSec      float64 `json:",omitempty"` // messages, lock operations, tasks or pools a second
 	BytesPerSec float64 `json:",omitempty"`
 	// Floor and VsFloor: this row's cost (time per message or operation)
 	// over the floor's, measured in the same scenario.
@@ -167,7 +173,8 @@ type Scenario struct {
 	Name, Title string
 	// About says what is measured, for the README and -list.
 	About string
-	// Unit: "latency", "throughput" or "rate".
+	// Unit: "latency", "throughput", "rate" or "tasks" (the pool's: a
+	// row per operation, Row.Op, its cost 1/PerSec).
 	Unit string
 	// Default is true for scenarios a default run includes.
 	Default bool
@@ -344,8 +351,8 @@ func (c *Config) check() error {
 	if c.Duration <= 0 || c.Probe <= 0 {
 		errs = append(errs, errors.New("duration and probe must be positive"))
 	}
-	if c.WakeSamples < 1 || c.Producers < 1 || c.Consumers < 1 || c.Lockers < 1 {
-		errs = append(errs, errors.New("samples, producers, consumers and lockers must be at least 1"))
+	if c.WakeSamples < 1 || c.Producers < 1 || c.Consumers < 1 || c.Lockers < 1 || c.PoolTasks < 1 || c.PoolWorkers < 1 {
+		errs = append(errs, errors.New("samples, producers, consumers, lockers, pool tasks and pool workers must be at least 1"))
 	}
 	if c.Pin != "" && c.Pin != "split" && c.Pin != "same" {
 		errs = append(errs, fmt.Errorf("pin %q: want split, same or nothing", c.Pin))
@@ -360,7 +367,7 @@ func (c *Config) check() error {
 }
 
 // ratios fills VsFloor: each row's cost over its floor's at the same size,
-// batch and processes.
+// batch, processes and operation.
 func ratios(sr *ScenarioReport) {
 	for _, row := range sr.Rows {
 		t, ok := transportNamed(row.Transport)
@@ -368,7 +375,7 @@ func ratios(sr *ScenarioReport) {
 			continue
 		}
 		for _, f := range sr.Rows {
-			if f.Transport == t.Floor && f.Size == row.Size && f.Batch == row.Batch && f.Procs == row.Procs && f.cost() > 0 {
+			if f.Transport == t.Floor && f.Size == row.Size && f.Batch == row.Batch && f.Procs == row.Procs && f.Op == row.Op && f.cost() > 0 {
 				row.Floor = f.Transport
 				row.VsFloor = row.cost() / f.cost()
 			}

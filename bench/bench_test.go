@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -31,6 +32,7 @@ func tiny() bench.Config {
 	c.WakeIdle = 200 * time.Microsecond
 	c.Probe = 2 * time.Millisecond
 	c.Spin = 20 * time.Millisecond
+	c.PoolTasks = 200
 	return c
 }
 
@@ -174,6 +176,14 @@ func checkReport(t *testing.T, rep *bench.Report, cfg bench.Config) {
 				if !positive(row.PerSec) {
 					t.Errorf("%s: %s: %v ops/s", sr.Name, row.Transport, row.PerSec)
 				}
+			case "tasks":
+				if !positive(row.PerSec) || !positive(row.Seconds) || row.Procs != fmt.Sprint(cfg.PoolWorkers) {
+					t.Errorf("%s: %s %s: %v a second in %v s, %q workers", sr.Name, row.Transport, row.Op, row.PerSec, row.Seconds, row.Procs)
+				}
+				if row.Op == bench.OpMap && row.Count%int64(cfg.PoolTasks) != 0 {
+					t.Errorf("%s: %s: %d tasks, not whole Maps of %d", sr.Name, row.Transport, row.Count, cfg.PoolTasks)
+				}
+				seen[row.Transport+" "+row.Op] = true
 			default:
 				t.Errorf("%s: unit %q", sr.Name, sr.Unit)
 			}
@@ -182,8 +192,18 @@ func checkReport(t *testing.T, rep *bench.Report, cfg bench.Config) {
 			}
 		}
 		for _, tr := range bench.Transports() {
-			if takesPart(tr, sr.Name) && selected(cfg, tr) && !seen[tr.Name] {
+			if !takesPart(tr, sr.Name) || !selected(cfg, tr) {
+				continue
+			}
+			if !seen[tr.Name] {
 				t.Errorf("%s: no row for %s", sr.Name, tr.Name)
+			}
+			if sr.Unit == "tasks" {
+				for _, op := range []string{bench.OpMap, bench.OpStartStop} {
+					if !seen[tr.Name+" "+op] {
+						t.Errorf("%s: no %s row for %s", sr.Name, op, tr.Name)
+					}
+				}
 			}
 		}
 	}
@@ -192,7 +212,7 @@ func checkReport(t *testing.T, rep *bench.Report, cfg bench.Config) {
 // hasRow reports whether sr has a good row of transport name like row.
 func hasRow(sr *bench.ScenarioReport, name string, like *bench.Row) bool {
 	for _, r := range sr.Rows {
-		if r.Transport == name && r.Err == "" && r.Size == like.Size && r.Batch == like.Batch && r.Procs == like.Procs {
+		if r.Transport == name && r.Err == "" && r.Size == like.Size && r.Batch == like.Batch && r.Procs == like.Procs && r.Op == like.Op {
 			return true
 		}
 	}
@@ -223,6 +243,8 @@ func takesPart(t bench.Transport, scenario string) bool {
 		return t.OpenLock != nil
 	case "nxm":
 		return t.Open != nil && t.Multi
+	case "pool":
+		return t.OpenPool != nil
 	}
 	return t.Open != nil
 }

@@ -3,11 +3,12 @@
 // by side in one run: the library under `shmkit bench`.
 //
 // A run is a list of scenarios (ping-pong round trip, streaming throughput,
-// N producers × M consumers, wake-up of a sleeping waiter, contended lock) over
-// a list of transports: shmkit's queue (spinning and sleeping), its zero-copy
-// ring, Lock and Event; floors written here (a spin and a futex handoff over
-// raw shared memory, a raw SPSC ring, a spin lock); os pipes, Unix sockets
-// (stream and seqpacket), TCP loopback; a Go channel between goroutines; and
+// N producers × M consumers, wake-up of a sleeping waiter, contended lock,
+// worker pool) over a list of transports: shmkit's queue (spinning and
+// sleeping), its zero-copy ring, its pipe, Lock, Event and worker pool;
+// floors written here (a spin and a futex handoff over raw shared memory, a
+// raw SPSC ring, a spin lock); os pipes, Unix sockets (stream and seqpacket),
+// TCP loopback; a Go channel and a pool of goroutines in one process; and
 // Python's multiprocessing through an embedded script when python3 is on the
 // PATH. Every measurement starts fresh child processes (process.Start of
 // functions registered here), and every message is written and read whole by
@@ -22,8 +23,9 @@
 //
 // A transport is one call to Register with a Transport: its name, its group,
 // its floor, and how to open each end of a link (Open in the parent, Dial in
-// the child, Local for an in-process partner) or of a lock (OpenLock,
-// DialLock, LocalLock). Every scenario that can use it then does. A scenario
+// the child, Local for an in-process partner), of a lock (OpenLock,
+// DialLock, LocalLock) or a pool of workers (OpenPool). Every scenario that
+// can use it then does. A scenario
 // is one call to RegisterScenario. Python's rows come from
 // python/mp.py, one mode per scenario.
 //

@@ -17,6 +17,9 @@ func FuzzParsePython(f *testing.F) {
 		`{"transport": "python Queue", "size": 64, "procs": "2\u00d72", "count": 10, "seconds": 0.5}`,
 		`{"transport": "python Lock", "procs": "2", "count": 184928, "seconds": 0.06}`,
 		`{"transport": "python Lock", "procs": "2", "error": "1 operations, counter 2"}`,
+		`{"transport": "python Pool", "op": "map", "procs": "2", "count": 100000, "seconds": 0.11}`,
+		`{"transport": "python Pool", "op": "start+stop", "procs": "2", "count": 1, "seconds": 0.09}`,
+		`{"transport": "python Pool", "op": "a very long operation name", "count": 1, "seconds": 1}`,
 		`{"transport": "python Pipe", "size": 16, "samples_ns": [-1]}`,
 		`{"transport": "python Pipe", "size": 16, "samples_ns": []}`,
 		`{"transport": "python Pipe", "count": 1, "seconds": 1e400}`,
@@ -25,7 +28,7 @@ func FuzzParsePython(f *testing.F) {
 		`{"unknown": 1}`,
 		``,
 	} {
-		for _, unit := range []string{"latency", "throughput", "rate"} {
+		for _, unit := range []string{"latency", "throughput", "rate", "tasks"} {
 			f.Add([]byte(seed), unit)
 		}
 	}

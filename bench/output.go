@@ -33,15 +33,20 @@ func (rep *Report) WriteText(w io.Writer) error {
 			fmt.Fprintln(tw, "transport\tgroup\tsize\tp50\tp90\tp99\tp99.9\tmax\tn\tvs floor\t")
 		case "throughput":
 			fmt.Fprintln(tw, "transport\tgroup\tsize\tbatch\tprocs\tmsgs/s\tbytes/s\tn\tvs floor\t")
+		case "tasks":
+			fmt.Fprintln(tw, "transport\tgroup\top\tworkers\teach\tper second\tn\tvs floor\t")
 		default:
 			fmt.Fprintln(tw, "transport\tgroup\tprocs\tops/s\tns/op\tn\tvs floor\t")
 		}
 		for _, row := range sr.Rows {
 			name := row.Transport + "\t" + string(row.Group)
 			if row.Err != "" {
-				if sr.Unit == "rate" {
+				switch sr.Unit {
+				case "rate":
 					fmt.Fprintf(tw, "%s\t%s\tfailed\t\n", name, row.Procs)
-				} else {
+				case "tasks":
+					fmt.Fprintf(tw, "%s\t%s\t%s\tfailed\t\n", name, row.Op, row.Procs)
+				default:
 					fmt.Fprintf(tw, "%s\t%s\tfailed\t\n", name, sizeLabel(row.Size))
 				}
 				continue
@@ -57,6 +62,8 @@ func (rep *Report) WriteText(w io.Writer) error {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", name, sizeLabel(row.Size), batch, row.Procs,
 					rateText(row.PerSec), bytesRateText(row.BytesPerSec), row.Count, ratioText(row))
+			case "tasks":
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", name, row.Op, row.Procs, nsText(1e9/row.PerSec), rateText(row.PerSec), row.Count, ratioText(row))
 			default:
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t\n", name, row.Procs, rateText(row.PerSec), nsText(1e9/row.PerSec), row.Count, ratioText(row))
 			}
@@ -66,7 +73,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 		}
 		for _, row := range sr.Rows {
 			if row.Err != "" {
-				fmt.Fprintf(w, "  %s %s: %s\n", row.Transport, sizeLabel(row.Size), firstLine(row.Err))
+				fmt.Fprintf(w, "  %s %s: %s\n", row.Transport, strings.TrimSpace(sizeLabel(row.Size)+" "+row.Op), firstLine(row.Err))
 			}
 		}
 	}
@@ -102,7 +109,8 @@ func (c Comparison) Verdict() string {
 // pythonPeers names the shmkit rows each Python row is compared with.
 var pythonPeers = map[string][]string{
 	"python Queue": {"shmkit queue spin", "shmkit queue sleep"},
-	"python Pipe":  {"shmkit ring"},
+	"python Pipe":  {"shmkit ring", "shmkit pipe"},
+	"python Pool":  {"shmkit pool"},
 	"python Event": {"shmkit event"},
 	"python Lock":  {"shmkit Lock"},
 	"python Value": {"shmkit Lock"},
@@ -118,11 +126,13 @@ func (rep *Report) Comparisons() []Comparison {
 			}
 			for _, peer := range pythonPeers[py.Transport] {
 				for _, sk := range sr.Rows {
-					if sk.Transport != peer || sk.Size != py.Size || sk.Procs != py.Procs || max(sk.Batch, 1) != max(py.Batch, 1) || sk.cost() <= 0 {
+					if sk.Transport != peer || sk.Size != py.Size || sk.Procs != py.Procs || sk.Op != py.Op || max(sk.Batch, 1) != max(py.Batch, 1) || sk.cost() <= 0 {
 						continue
 					}
 					what := sizeLabel(sk.Size)
-					if sk.Procs != "" {
+					if sk.Op != "" {
+						what = fmt.Sprintf("%s, %s workers", sk.Op, sk.Procs)
+					} else if sk.Procs != "" {
 						what = strings.TrimSpace(what + " " + sk.Procs)
 					}
 					out = append(out, Comparison{
@@ -139,8 +149,11 @@ func (rep *Report) Comparisons() []Comparison {
 }
 
 func costText(unit string, r *Row) string {
-	if unit == "latency" {
+	switch unit {
+	case "latency":
 		return nsText(r.P50) + " p50"
+	case "tasks":
+		return nsText(r.cost()) + " each"
 	}
 	return rateText(r.PerSec)
 }
@@ -153,8 +166,11 @@ func probeText(p Probe) string {
 }
 
 func ratioText(r *Row) string {
-	if r.VsFloor == 0 {
+	switch {
+	case r.VsFloor == 0:
 		return ""
+	case r.VsFloor >= 100:
+		return fmt.Sprintf("%.0f×", r.VsFloor)
 	}
 	return fmt.Sprintf("%.1f×", r.VsFloor)
 }

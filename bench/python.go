@@ -43,6 +43,7 @@ type pyRow struct {
 	Transport string  `json:"transport"`
 	Size      int     `json:"size"`
 	Procs     string  `json:"procs"`
+	Op        string  `json:"op"`
 	SamplesNS []int64 `json:"samples_ns"`
 	Count     int64   `json:"count"`
 	Seconds   float64 `json:"seconds"`
@@ -64,10 +65,10 @@ func parsePython(line []byte, unit string) (*Row, error) {
 	if !strings.HasPrefix(p.Transport, "python ") || len(p.Transport) > 64 {
 		return nil, fmt.Errorf("python: transport %q", p.Transport)
 	}
-	if p.Size < 0 || p.Size > 1<<30 || len(p.Procs) > 16 {
-		return nil, fmt.Errorf("python: size %d, procs %q", p.Size, p.Procs)
+	if p.Size < 0 || p.Size > 1<<30 || len(p.Procs) > 16 || len(p.Op) > 16 {
+		return nil, fmt.Errorf("python: size %d, procs %q, op %q", p.Size, p.Procs, p.Op)
 	}
-	row := &Row{Transport: p.Transport, Group: Python, Size: p.Size, Procs: p.Procs}
+	row := &Row{Transport: p.Transport, Group: Python, Size: p.Size, Procs: p.Procs, Op: p.Op}
 	if p.Error != "" {
 		row.Err = p.Error
 		return row, nil
@@ -188,6 +189,8 @@ func (r *Runner) runPython(mode string, sr *ScenarioReport) {
 		"consumers": r.Consumers,
 		"msize":     r.MultiSize,
 		"lockers":   r.Lockers,
+		"tasks":     r.PoolTasks,
+		"workers":   r.PoolWorkers,
 	})
 	// A mode that takes this long has hung: the script is killed, and
 	// the modes after it fail.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/condvar"
+	"github.com/shmkit/shmkit/pipe"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/ringbuf"
 	"github.com/shmkit/shmkit/semaphore"
@@ -70,6 +71,7 @@ type LinkArgs struct {
 	Queues  []*ringbuf.Queue[[]byte]
 	Lock    *semaphore.Lock
 	Event   *condvar.Event
+	Pipe    *pipe.End
 	Network string
 	Address string
 }
@@ -130,6 +132,10 @@ type Transport struct {
 	OpenLock func(ctx context.Context, o LinkOptions) (*Link, error)
 	// DialLock opens the lock in a partner process.
 	DialLock func(ctx context.Context, a LinkArgs, o LinkOptions) (Locker, error)
+	// OpenPool starts a pool of workers (pool transports, for the pool
+	// scenario): this process's goroutines, or worker processes the pool
+	// starts itself.
+	OpenPool func(ctx context.Context, workers int) (TaskPool, error)
 }
 
 var registry struct {
@@ -139,13 +145,13 @@ var registry struct {
 }
 
 // Register adds a transport to every run that selects it. It panics if the
-// name is taken or the transport has neither Open nor OpenLock; call it from
-// an init function or a package-level var.
+// name is taken or the transport has none of Open, OpenLock and OpenPool;
+// call it from an init function or a package-level var.
 func Register(t Transport) bool {
 	registry.Lock()
 	defer registry.Unlock()
-	if t.Name == "" || (t.Open == nil && t.OpenLock == nil) {
-		panic("bench: Register: a transport needs a name and Open or OpenLock")
+	if t.Name == "" || (t.Open == nil && t.OpenLock == nil && t.OpenPool == nil) {
+		panic("bench: Register: a transport needs a name and Open, OpenLock or OpenPool")
 	}
 	if !t.InProcess && ((t.Open != nil && t.Dial == nil) || (t.OpenLock != nil && t.DialLock == nil)) {
 		panic("bench: Register: " + t.Name + ": a cross-process transport needs Dial or DialLock")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/condvar"
+	"github.com/shmkit/shmkit/pipe"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/ringbuf"
 	"github.com/shmkit/shmkit/semaphore"
@@ -220,6 +221,82 @@ var (
 	_ = Register(queueTransport(true))
 	_ = Register(queueTransport(false))
 )
+
+// The shmkit pipe: SendBytes copies the message in, RecvBytesInto copies it
+// out into a buffer of this end's. Both ends wait as a pipe does by default
+// (the child's end is opened with default options): they spin for
+// ringbuf.DefaultSpin, then sleep on a futex.
+
+// pipeCapacity is each ring of a pipe: messages up to half of it (2 MiB)
+// fit, more than the largest default size (1 MiB).
+const pipeCapacity = 4 << 20
+
+type pipeConn struct {
+	ctx context.Context
+	end *pipe.End
+	buf []byte
+}
+
+func (c *pipeConn) Send(n int, fill func([]byte)) error {
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	fill(c.buf[:n])
+	return c.end.SendBytes(c.ctx, c.buf[:n])
+}
+
+func (c *pipeConn) Recv(n int, use func([]byte)) error {
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	m, err := c.end.RecvBytesInto(c.ctx, c.buf[:n])
+	if err != nil {
+		return err
+	}
+	if m != n {
+		return fmt.Errorf("bench: pipe message of %d bytes, want %d", m, n)
+	}
+	use(c.buf[:n])
+	return nil
+}
+
+func (c *pipeConn) Close() error { return c.end.Close() }
+
+var _ = Register(Transport{
+	Name:   "shmkit pipe",
+	Group:  Shmkit,
+	Floor:  "floor futex",
+	About:  "pipe.New (Python's Pipe for Go): SendBytes and RecvBytesInto copying, default waits (a 10 µs spin, then sleep); one-to-one",
+	MaxMsg: pipeCapacity/2 - 8, // End.MaxMessage: half a ring less a record header
+	Open: func(ctx context.Context, o LinkOptions) (*Link, error) {
+		a, b, err := pipe.New(nil, "", &pipe.Options{Capacity: pipeCapacity})
+		if err != nil {
+			return nil, err
+		}
+		l := &Link{Args: LinkArgs{Pipe: b}}
+		// The child holds b once it has started: the parent lets go of
+		// its copy, as pipe's documentation says.
+		l.Started = func() { b.Close() }
+		l.Here = func(ctx context.Context) (Conn, error) { return &pipeConn{ctx: ctx, end: a}, nil }
+		l.Close = func() error {
+			var errs []error
+			if !b.Closed() {
+				errs = append(errs, b.Close())
+			}
+			if !a.Closed() {
+				errs = append(errs, a.Close())
+			}
+			return errors.Join(errs...)
+		}
+		return l, nil
+	},
+	Dial: func(ctx context.Context, a LinkArgs, o LinkOptions, side int) (Conn, error) {
+		if a.Pipe == nil {
+			return nil, errors.New("bench: shmkit pipe: no end")
+		}
+		return &pipeConn{ctx: ctx, end: a.Pipe}, nil
+	},
+})
 
 // The shmkit Event, for the wake-up scenario only: the sender writes the
 // message into a box in shared memory and sets the event; the receiver

@@ -7,6 +7,7 @@ a line, one per row, then {"done": MODE}:
   {"transport": "python Pipe", "size": 16, "samples_ns": [...]}           latency
   {"transport": "python Queue", "size": 64, "count": N, "seconds": S}     throughput
   {"transport": "python Lock", "procs": "2", "count": N, "seconds": S}    rate
+  {"transport": "python Pool", "op": "map", "procs": "2", "count": N, "seconds": S}  tasks
   {"transport": "...", "error": "..."}                                      a failure
 
 Messages are bytes of the row's size; the receiver gets every byte (Pipe's
@@ -302,7 +303,51 @@ def lock(a):
             out(transport=name, procs=str(np_), count=ops, seconds=secs)
 
 
-MODES = {"pingpong": pingpong, "stream": stream, "nxm": nxm, "wakeup": wakeup, "lock": lock}
+# worker pool
+
+MIN_CALLS = 3  # the Go side's poolCalls
+
+
+def square(x):
+    return x * x
+
+
+def pool(a):
+    """Pool(workers).map of square over range(tasks), after a map of 10 to
+    bring the workers up, timed call by call until the duration has passed
+    (at least MIN_CALLS); then Pool(workers) started, closed and joined, the
+    same way. Every result is checked, outside the timed part."""
+    n, w = a["tasks"], a["workers"]
+    procs = str(w)
+    items = list(range(n))
+    want = [square(x) for x in items]
+    with mp.Pool(w) as p:
+        p.map(square, range(10))
+        busy, calls = 0.0, 0
+        end = time.perf_counter() + a["duration"]
+        while calls < MIN_CALLS or time.perf_counter() < end:
+            t0 = time.perf_counter()
+            got = p.map(square, items)
+            busy += time.perf_counter() - t0
+            calls += 1
+            if got != want:
+                out(transport="python Pool", op="map", procs=procs, error="wrong results")
+                break
+        else:
+            out(transport="python Pool", op="map", procs=procs, count=calls * n, seconds=busy)
+    busy, calls = 0.0, 0
+    end = time.perf_counter() + a["duration"]
+    while calls < MIN_CALLS or time.perf_counter() < end:
+        t0 = time.perf_counter()
+        p = mp.Pool(w)
+        p.close()
+        p.join()
+        busy += time.perf_counter() - t0
+        calls += 1
+    out(transport="python Pool", op="start+stop", procs=procs, count=calls, seconds=busy)
+
+
+MODES = {"pingpong": pingpong, "stream": stream, "nxm": nxm, "wakeup": wakeup, "lock": lock, "pool": pool}
 
 def main():
     try:

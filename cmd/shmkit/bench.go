@@ -40,6 +40,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	producers := fs.Int("producers", def.Producers, "producer processes in the N×M scenario")
 	consumers := fs.Int("consumers", def.Consumers, "consumer processes in the N×M scenario")
 	lockers := fs.Int("lockers", def.Lockers, "processes contending for the lock")
+	poolTasks := fs.Int("pool-tasks", def.PoolTasks, "tiny tasks of one Map in the pool scenario")
+	poolWorkers := fs.Int("pool-workers", def.PoolWorkers, "workers of each pool in the pool scenario")
 	pin := fs.String("pin", "", "bind the measuring threads: split (this process on CPU 0, partners on the next CPUs) or same (all on CPU 0); default: the scheduler places them (Linux only)")
 	python := fs.String("python", "", "the python3 to run for Python's rows (default: python3 on the PATH; - to skip)")
 	fs.Usage = func() {
@@ -104,6 +106,12 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	if set["lockers"] {
 		cfg.Lockers = *lockers
 	}
+	if set["pool-tasks"] {
+		cfg.PoolTasks = *poolTasks
+	}
+	if set["pool-workers"] {
+		cfg.PoolWorkers = *poolWorkers
+	}
 	cfg.Python = *python
 	cfg.Pin = *pin
 	if !*quiet {
@@ -158,7 +166,7 @@ func listBench(w io.Writer) error {
 	for _, t := range bench.Transports() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Group, t.About)
 	}
-	fmt.Fprintf(tw, "python Queue, Pipe, Event, Lock, Value\t%s\tPython's multiprocessing, when python3 is on the PATH\n", bench.Python)
+	fmt.Fprintf(tw, "python Queue, Pipe, Event, Lock, Value, Pool\t%s\tPython's multiprocessing, when python3 is on the PATH\n", bench.Python)
 	return tw.Flush()
 }
 

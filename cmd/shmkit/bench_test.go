@@ -16,7 +16,8 @@ import (
 // TestBench runs `shmkit bench -json` in a tiny configuration of every
 // scenario, Python's included when python3 is on the PATH, and checks the
 // report's structure: the machine, every scenario with its probes, rows of
-// every group, numbers positive and finite, the plots written where -out
+// every group (among them the shmkit pipe's and both of the pool's
+// operations), numbers positive and finite, the plots written where -out
 // says. No speed is asserted.
 func TestBench(t *testing.T) {
 	shmtest.NeedProcesses(t)
@@ -24,7 +25,8 @@ func TestBench(t *testing.T) {
 	stdout, stderr, code := runCmd(t, "bench", "-json", "-q", "-out", out, "-plots", "png,svg",
 		"-scenarios", strings.Join(bench.ScenarioNames(), ","),
 		"-sizes", "8,4K", "-stream-sizes", "64", "-batches", "1,8",
-		"-duration", "5ms", "-samples", "3", "-idle", "200us", "-probe", "2ms", "-spin", "20ms")
+		"-duration", "5ms", "-samples", "3", "-idle", "200us", "-probe", "2ms", "-spin", "20ms",
+		"-pool-tasks", "200", "-pool-workers", "2")
 	if code != 0 {
 		t.Fatalf("shmkit bench exited %d: %s", code, stderr)
 	}
@@ -40,6 +42,7 @@ func TestBench(t *testing.T) {
 	}
 	_, pyErr := exec.LookPath("python3")
 	groups := map[bench.Group]bool{}
+	have := map[string]bool{} // "scenario transport op" of the good rows
 	for _, sr := range rep.Scenarios {
 		for _, p := range []bench.Probe{sr.Before, sr.After} {
 			if p.Err != "" || !(p.P50ns > 0) || math.IsInf(p.P99ns, 0) {
@@ -69,11 +72,22 @@ func TestBench(t *testing.T) {
 			if r.Count <= 0 || !(main > 0) {
 				t.Errorf("%s: %s: count %d, main figure %v", sr.Name, r.Transport, r.Count, main)
 			}
+			have[sr.Name+" "+r.Transport+" "+r.Op] = true
 		}
 	}
 	for _, g := range []bench.Group{bench.Floor, bench.Shmkit, bench.Kernel, bench.InProcess} {
 		if !groups[g] {
 			t.Errorf("no %s rows", g)
+		}
+	}
+	want := []string{"pingpong shmkit pipe ", "stream shmkit pipe ", "wakeup shmkit pipe ",
+		"pool shmkit pool map", "pool shmkit pool start+stop", "pool go pool map", "pool go pool start+stop"}
+	if pyErr == nil {
+		want = append(want, "pool python Pool map", "pool python Pool start+stop")
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("no good row %q", w)
 		}
 	}
 	switch {
