@@ -130,3 +130,35 @@ func TestReleaseAfterGenerationOverwritten(t *testing.T) {
 		o.Close()
 	}
 }
+
+// An Alloc that died mid-write leaves junk above the cursor, below dirty;
+// the next Alloc clears it, and leaves the zero pages above dirty alone.
+func TestAllocClearsWhatADeadAllocLeft(t *testing.T) {
+	s := create(t, 1<<16, nil)
+	if _, err := s.AllocBytes("a", 8); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(sys.ShmDir(), s.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cursor := binary.LittleEndian.Uint64(b[64:])
+	if dirty := binary.LittleEndian.Uint64(b[80:]); dirty != cursor {
+		t.Fatalf("dirty %d after an Alloc, want the cursor %d", dirty, cursor)
+	}
+	junk := make([]byte, 4096)
+	for i := range junk {
+		junk[i] = 0xA5
+	}
+	poke(t, s, int64(cursor), junk) // what the dead Alloc wrote...
+	poke(t, s, 80, cursor+4096)     // ...having raised dirty first
+	o, err := s.AllocBytes("b", 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range o.UnsafeBytes() {
+		if c != 0 {
+			t.Fatalf("byte %d of the new object is %#x, want 0", i, c)
+		}
+	}
+}

@@ -17,8 +17,9 @@ package shm
 //	| object 1           |
 //	| ...                |
 //	+--------------------+ cursor: next free byte, stored last by Alloc
-//	| free (zero or junk |
-//	| from a dead Alloc) |
+//	| free (zero, or junk|
+//	| from a dead Alloc  |
+//	| below dirty)       |
 //	+--------------------+ size
 //
 // Header fields:
@@ -39,7 +40,9 @@ package shm
 //	72  4    allocLock  owner token | waiter bit, see alloclock.go
 //	76  4    objects    number of published objects, padding included, for display only;
 //	                    raised just after the cursor store
-//	80  48   reserved, zero
+//	80  8    dirty      end of what an Alloc may have written; above max(cursor, dirty)
+//	                    the file is still zero, and Alloc clears only below it
+//	88  40   reserved, zero
 //
 // Object header, version 1, at a 64-aligned offset:
 //
@@ -103,6 +106,7 @@ const (
 	offCursor     = 64
 	offAllocLock  = 72
 	offObjects    = 76
+	offDirty      = 80
 
 	oMagic       = 0
 	oKind        = 4

@@ -216,8 +216,11 @@ func TestLayoutNamedSegment(t *testing.T) {
 		if got := int64(b.u64(48)); got < before || got > created {
 			t.Errorf("created (offset 48) = %d, want between %d and %d", got, before, created)
 		}
-		if !b.zero(80, 48) {
-			t.Errorf("reserved header bytes [80, 128) = % x, want zeros", b[80:128])
+		if got := b.u64(80); got != 2112 {
+			t.Errorf("dirty (offset 80) = %d, want the cursor, 2112", got)
+		}
+		if !b.zero(88, 40) {
+			t.Errorf("reserved header bytes [88, 128) = % x, want zeros", b[88:128])
 		}
 		if seg.ID() == 0 {
 			t.Errorf("ID() = 0, want non-zero")

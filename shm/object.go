@@ -88,13 +88,23 @@ func (s *Segment) Alloc(spec Spec, init func(payload layout.View) error) (*Objec
 	if off > m.size || total > m.size-off {
 		return nil, fmt.Errorf("alloc %q: %w: %d bytes wanted, %d free in %s", spec.Name, ErrNoSpace, total, m.size-cur, m.displayName())
 	}
-	// Above the cursor nobody reads, so plain writes are enough; clear what
-	// a dead Alloc may have left there.
-	region, err := m.view.UnsafeBytes(cur, off+total-cur)
+	// Above the cursor nobody reads, so plain writes are enough. Clear what
+	// a dead Alloc may have left there: only below dirty, because above it
+	// the file is as it was made, zero. (Clearing it all would fault in
+	// every page of a large object at creation, a millisecond a MiB.)
+	// dirty is raised before the first write, so a death leaves junk only
+	// below it.
+	end := off + total
+	region, err := m.view.UnsafeBytes(cur, end-cur)
 	if err != nil {
 		return nil, err
 	}
-	clear(region)
+	if d := m.dirty.Load(); d > cur {
+		clear(region[:min(d, end)-cur])
+	}
+	if end > m.dirty.Load() {
+		m.dirty.Store(end)
+	}
 	h := objHeader{
 		kind:        spec.Kind,
 		version:     spec.Version,

@@ -105,6 +105,7 @@ type mapping struct {
 	allocLock *atomic.Uint32
 	allocMu   sync.Mutex // held with allocLock: see lockAlloc
 	objects   *atomic.Uint32
+	dirty     *atomic.Uint64 // see Alloc
 	created   time.Time
 	creator   int
 
@@ -352,6 +353,9 @@ func attach(f *os.File, name string, data []byte, observe bool) (*mapping, error
 		return nil, err
 	}
 	if m.objects, err = v.Uint32(offObjects); err != nil {
+		return nil, err
+	}
+	if m.dirty, err = v.Uint64(offDirty); err != nil {
 		return nil, err
 	}
 	tv, err := v.Sub(HeaderSize, uint64(h.slots)*slotSize)
