@@ -29,9 +29,9 @@
 // in the child opened, held by the child). When the holder closes the end,
 // or dies, the other end's receives return what was sent and then io.EOF,
 // and its sends fail with ErrPeerClosed, as Python's do when a socket
-// closes; a death is noticed within a few tens of milliseconds. A parent may close its
-// copy of the child's end at once after Start: an end encoded for another
-// process no longer speaks for it.
+// closes; a death is noticed within a few tens of milliseconds (the ends
+// look every 10 ms). A parent may close its copy of the child's end at once
+// after Start: an end encoded for another process no longer speaks for it.
 //
 // # Sockets and authentication
 //
