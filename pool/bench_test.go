@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,52 +70,33 @@ func checkSquares(b *testing.B, out []int) {
 }
 
 // BenchmarkMap: Map over 100 000 tiny tasks on 2 workers (default chunks,
-// 12 500 items), beside the same over 2 goroutines. ns/op is per item.
+// 12 500 items), with Options.Prefetch 0 (the default) and 1, beside the
+// same over 2 goroutines. ns/op is per item.
 func BenchmarkMap(b *testing.B) {
 	shmtest.NeedProcesses(b)
 	ctx := context.Background()
-	p, err := pool.New(ctx, 2, nil)
-	if err != nil {
-		b.Fatal(err)
+	for _, prefetch := range []int{0, 1} {
+		b.Run(fmt.Sprintf("prefetch-%d", prefetch), func(b *testing.B) {
+			p, err := pool.New(ctx, 2, &pool.Options{Prefetch: prefetch})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Terminate()
+			g := newGoroutinePool(2)
+			defer g.stop()
+			in := ints(benchItems)
+			shmtest.Versus(b, benchItems, func() error {
+				out, err := pool.Map(ctx, p, tinyTask, in)
+				if err == nil {
+					checkSquares(b, out)
+				}
+				return err
+			}, func() error {
+				checkSquares(b, g.mapInts(in, 2, tiny))
+				return nil
+			})
+		})
 	}
-	defer p.Terminate()
-	g := newGoroutinePool(2)
-	defer g.stop()
-	in := ints(benchItems)
-	shmtest.Versus(b, benchItems, func() error {
-		out, err := pool.Map(ctx, p, tinyTask, in)
-		if err == nil {
-			checkSquares(b, out)
-		}
-		return err
-	}, func() error {
-		checkSquares(b, g.mapInts(in, 2, tiny))
-		return nil
-	})
-}
-
-// BenchmarkMapPrefetch is BenchmarkMap with Options.Prefetch 1.
-func BenchmarkMapPrefetch(b *testing.B) {
-	shmtest.NeedProcesses(b)
-	ctx := context.Background()
-	p, err := pool.New(ctx, 2, &pool.Options{Prefetch: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Terminate()
-	g := newGoroutinePool(2)
-	defer g.stop()
-	in := ints(benchItems)
-	shmtest.Versus(b, benchItems, func() error {
-		out, err := pool.Map(ctx, p, tinyTask, in)
-		if err == nil {
-			checkSquares(b, out)
-		}
-		return err
-	}, func() error {
-		checkSquares(b, g.mapInts(in, 2, tiny))
-		return nil
-	})
 }
 
 // BenchmarkStartStop: a pool of 2 workers started and stopped (New, Close,
