@@ -127,7 +127,8 @@ package ringbuf
 //   - between Claim and Commit: its record sits CLAIMED at or after head.
 //     A consumer that waits at it for a whole poll interval asks whether the
 //     owner lives and, if not, turns it into SKIP. Nothing is lost: it was
-//     never committed.
+//     never committed. (The interval adds up over the calls of one
+//     process, so that waits in short calls get there too: see stall.go.)
 //   - between Take and Release: its record stays READING(dead) between free
 //     and head, and free stops there. Whoever finds free stuck at it after a
 //     poll interval (a producer waiting for space, a consumer waiting for
