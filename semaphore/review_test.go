@@ -198,8 +198,12 @@ func TestCancelledWaiterPassesWake(t *testing.T) {
 	ok, _ := l.TryLock() // barge before A runs: no waiter bit
 	if err := <-aDone; !errors.Is(err, context.Canceled) {
 		t.Logf("A returned %v (race lost; rerun)", err)
+		if err == nil {
+			l.Unlock() // A took the lock: give it back, for C
+		}
 	}
 	if !ok {
+		<-cDone // C must not outlive the test: its lock goes with it
 		t.Skip("barge lost the race; rerun")
 	}
 	freed := time.Now()
