@@ -63,10 +63,11 @@ func runWorker(ctx context.Context, a workerArg) error {
 			return fmt.Errorf("initializer %q: %w", a.Init, err)
 		}
 	}
-	var out []byte
+	var in, out []byte // reused: nothing keeps them past a chunk
 	var frags assembler
 	for done := 0; a.MaxTasks <= 0 || done < a.MaxTasks; {
-		rec, err := a.Tasks.Get(ctx)
+		err := a.Tasks.GetInto(ctx, &in)
+		rec := in
 		if errors.Is(err, ringbuf.ErrShutdown) {
 			return nil
 		}
