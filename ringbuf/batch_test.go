@@ -317,12 +317,7 @@ var batchProducer = process.MustRegister("ring-batch-producer", func(ctx context
 			return fmt.Errorf("producer %d seq %d: %w", a.ID, s, err)
 		}
 		for i := range c.Len() {
-			b := c.Bytes(i)
-			binary.LittleEndian.PutUint64(b, uint64(a.ID)<<32|uint64(s+i))
-			for j := 16; j < len(b); j++ {
-				b[j] = byte(rng.Uint32())
-			}
-			binary.LittleEndian.PutUint64(b[8:], checksum(b[16:]))
+			fillMessage(c.Bytes(i), a.ID, s+i, rng)
 		}
 		if err := c.Commit(); err != nil {
 			return err
@@ -335,6 +330,10 @@ var batchProducer = process.MustRegister("ring-batch-producer", func(ctx context
 	return nil
 })
 
+// batchConsumer takes batches of random sizes and records each message;
+// with a.Strict it checks order per producer (not in the kill test, where
+// a message comes again, out of order, after a consumer was killed holding
+// it).
 var batchConsumer = process.MustRegister("ring-batch-consumer", func(ctx context.Context, a mpArgs) error {
 	r, bk, err := a.open()
 	if err != nil {
@@ -342,10 +341,7 @@ var batchConsumer = process.MustRegister("ring-batch-consumer", func(ctx context
 	}
 	defer r.Close()
 	rng := rand.New(rand.NewPCG(uint64(a.ID), uint64(os.Getpid())))
-	last := make([]int, a.Producers)
-	for i := range last {
-		last[i] = -1
-	}
+	last := lastSeen(a.Producers)
 	for {
 		rs, err := r.TakeBatch(ctx, 1+rng.IntN(16))
 		if errors.Is(err, ringbuf.ErrShutdown) {
@@ -355,20 +351,11 @@ var batchConsumer = process.MustRegister("ring-batch-consumer", func(ctx context
 			return err
 		}
 		for i := range rs.Len() {
-			b := rs.Bytes(i)
-			if len(b) < 16 || binary.LittleEndian.Uint64(b[8:]) != checksum(b[16:]) {
-				return fmt.Errorf("consumer %d: bad message of %d bytes", a.ID, len(b))
+			idx, err := a.check(rs.Bytes(i), last)
+			if err != nil {
+				return err
 			}
-			id := binary.LittleEndian.Uint64(b)
-			p, s := int(id>>32), int(uint32(id))
-			if p >= a.Producers || s >= a.PerProducer {
-				return fmt.Errorf("consumer %d: message %#x out of range", a.ID, id)
-			}
-			if s <= last[p] {
-				return fmt.Errorf("consumer %d: producer %d seq %d after %d", a.ID, p, s, last[p])
-			}
-			last[p] = s
-			bk.taken(p*a.PerProducer + s).Add(1)
+			bk.taken(idx).Add(1)
 		}
 		if err := rs.Release(); err != nil {
 			return err
@@ -402,7 +389,7 @@ func TestBatchProcesses(t *testing.T) {
 		ps = append(ps, p)
 	}
 	for i := range consumers {
-		p, err := process.Start(ctx, batchConsumer, mpArgs{Ring: r, Book: bk.o, ID: i, Producers: producers, PerProducer: each}, nil)
+		p, err := process.Start(ctx, batchConsumer, mpArgs{Ring: r, Book: bk.o, ID: i, Producers: producers, PerProducer: each, Strict: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,42 +556,6 @@ func TestNoLostWakeups(t *testing.T) {
 	}
 }
 
-// A consumer for the batch kill test: like batchConsumer, but a message
-// may come again (after a consumer was killed holding it) and out of
-// order.
-var batchKillConsumer = process.MustRegister("ring-batch-kill-consumer", func(ctx context.Context, a mpArgs) error {
-	r, bk, err := a.open()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	rng := rand.New(rand.NewPCG(uint64(a.ID), uint64(os.Getpid())))
-	for {
-		rs, err := r.TakeBatch(ctx, 1+rng.IntN(16))
-		if errors.Is(err, ringbuf.ErrShutdown) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for i := range rs.Len() {
-			b := rs.Bytes(i)
-			if len(b) < 16 || binary.LittleEndian.Uint64(b[8:]) != checksum(b[16:]) {
-				return fmt.Errorf("consumer %d: bad message of %d bytes", a.ID, len(b))
-			}
-			id := binary.LittleEndian.Uint64(b)
-			p, s := int(id>>32), int(uint32(id))
-			if p >= a.Producers || s >= a.PerProducer {
-				return fmt.Errorf("consumer %d: message %#x out of range", a.ID, id)
-			}
-			bk.taken(p*a.PerProducer + s).Add(1)
-		}
-		if err := rs.Release(); err != nil {
-			return err
-		}
-	}
-})
-
 // TestBatchKill SIGKILLs batch producers and consumers at random moments:
 // every message whose batch's Commit returned is delivered, and a message
 // is delivered twice only if a consumer was killed holding it (at most 16
@@ -653,7 +604,7 @@ func batchKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int
 		return k
 	}
 	for i := range consumers {
-		start(batchKillConsumer, i, true)
+		start(batchConsumer, i, true)
 	}
 	for i := range producers {
 		start(batchProducer, i, false)
@@ -670,7 +621,7 @@ func batchKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int
 		k.killed = true
 		if k.consumer {
 			consumerKills++
-			start(batchKillConsumer, consumers+consumerKills, true)
+			start(batchConsumer, consumers+consumerKills, true)
 		}
 	}
 	for _, k := range kids {
@@ -691,7 +642,7 @@ func batchKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int
 		}
 	}
 	// The drain: a fresh consumer takes what dead consumers left.
-	if err := start(batchKillConsumer, 9, true).p.Join(ctx); err != nil {
+	if err := start(batchConsumer, 9, true).p.Join(ctx); err != nil {
 		t.Fatalf("round %d: drain: %v", round, err)
 	}
 	lost, twice := 0, 0

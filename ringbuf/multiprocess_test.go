@@ -90,12 +90,7 @@ var producer = process.MustRegister("ring-producer", func(ctx context.Context, a
 		if err != nil {
 			return fmt.Errorf("producer %d seq %d: %w", a.ID, s, err)
 		}
-		b := c.Bytes()
-		binary.LittleEndian.PutUint64(b, uint64(a.ID)<<32|uint64(s))
-		for i := 16; i < n; i++ {
-			b[i] = byte(rng.Uint32())
-		}
-		binary.LittleEndian.PutUint64(b[8:], checksum(b[16:]))
+		fillMessage(c.Bytes(), a.ID, s, rng)
 		if err := c.Commit(); err != nil {
 			return err
 		}
@@ -110,10 +105,7 @@ var consumer = process.MustRegister("ring-consumer", func(ctx context.Context, a
 		return err
 	}
 	defer r.Close()
-	last := make([]int, a.Producers)
-	for i := range last {
-		last[i] = -1
-	}
+	last := lastSeen(a.Producers)
 	for {
 		rec, err := r.Take(ctx)
 		if errors.Is(err, ringbuf.ErrShutdown) {
@@ -122,26 +114,13 @@ var consumer = process.MustRegister("ring-consumer", func(ctx context.Context, a
 		if err != nil {
 			return err
 		}
-		b := rec.Bytes()
-		if len(b) < 16 || binary.LittleEndian.Uint64(b[8:]) != checksum(b[16:]) {
-			return fmt.Errorf("consumer %d: bad message of %d bytes", a.ID, len(b))
+		idx, err := a.check(rec.Bytes(), last)
+		if err != nil {
+			return err
 		}
-		id := binary.LittleEndian.Uint64(b)
-		p, s := int(id>>32), int(uint32(id))
-		if p >= a.Producers || s >= a.PerProducer {
-			return fmt.Errorf("consumer %d: message %#x out of range", a.ID, id)
-		}
-		// In order per producer. (A record redelivered after its
-		// consumer died comes after later ones: the kill test does not
-		// check order.)
-		if a.Strict && s <= last[p] {
-			return fmt.Errorf("consumer %d: producer %d seq %d after %d", a.ID, p, s, last[p])
-		}
-		last[p] = max(last[p], s)
-		idx := p*a.PerProducer + s
 		bk.holding(a.ID).Store(uint32(idx + 1))
 		bk.taken(idx).Add(1)
-		if a.Hold && s%8 == 0 {
+		if a.Hold && idx%a.PerProducer%8 == 0 { // seq%8
 			for t0 := time.Now(); time.Since(t0) < 50*time.Microsecond; {
 			}
 		}
@@ -151,6 +130,46 @@ var consumer = process.MustRegister("ring-consumer", func(ctx context.Context, a
 		bk.holding(a.ID).Store(0)
 	}
 })
+
+// fillMessage writes message seq of producer id into b (at least 16
+// bytes): the id word, the checksum of the rest, and random bytes.
+func fillMessage(b []byte, id, seq int, rng *rand.Rand) {
+	binary.LittleEndian.PutUint64(b, uint64(id)<<32|uint64(seq))
+	for i := 16; i < len(b); i++ {
+		b[i] = byte(rng.Uint32())
+	}
+	binary.LittleEndian.PutUint64(b[8:], checksum(b[16:]))
+}
+
+// check checks a message consumer a.ID took: intact, in range, and with
+// a.Strict in order per producer after the last ones seen (last, updated).
+// It returns the message's index in the book. (A record redelivered after
+// its consumer died comes after later ones: the kill tests do not check
+// order.)
+func (a mpArgs) check(b []byte, last []int) (idx int, err error) {
+	if len(b) < 16 || binary.LittleEndian.Uint64(b[8:]) != checksum(b[16:]) {
+		return 0, fmt.Errorf("consumer %d: bad message of %d bytes", a.ID, len(b))
+	}
+	id := binary.LittleEndian.Uint64(b)
+	p, s := int(id>>32), int(uint32(id))
+	if p >= a.Producers || s >= a.PerProducer {
+		return 0, fmt.Errorf("consumer %d: message %#x out of range", a.ID, id)
+	}
+	if a.Strict && s <= last[p] {
+		return 0, fmt.Errorf("consumer %d: producer %d seq %d after %d", a.ID, p, s, last[p])
+	}
+	last[p] = max(last[p], s)
+	return p*a.PerProducer + s, nil
+}
+
+// lastSeen is a consumer's record for check: no message seen yet.
+func lastSeen(producers int) []int {
+	last := make([]int, producers)
+	for i := range last {
+		last[i] = -1
+	}
+	return last
+}
 
 // runProducersConsumers moves producers×each messages through a ring from
 // producer processes to consumer processes and checks that every message
