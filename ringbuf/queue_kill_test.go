@@ -71,26 +71,7 @@ func TestQueueKillConsumers(t *testing.T) {
 	if err := prod.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range consumers {
-		if err := p.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drained := 0
-	for {
-		m, err := q.Get(ctx)
-		if errors.Is(err, ringbuf.ErrShutdown) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		bk.taken(int(m.Seq)).Add(1)
-		drained++
-	}
+	drained := shutdownAndDrain(t, ctx, q, consumers, args)
 	missing := 0
 	for i := range total {
 		switch n := bk.taken(i).Load(); {
@@ -218,29 +199,7 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 			consumers[i] = startChild(t, ctx, queueConsumer, args)
 		}
 	}
-	if err := q.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range consumers {
-		if err := p.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drained := 0
-	for {
-		m, err := q.Get(ctx)
-		if errors.Is(err, ringbuf.ErrShutdown) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Check != m.check() || int(m.Producer) >= incarnations || int(m.Seq) >= per {
-			t.Fatalf("drained a bad message %+v", m)
-		}
-		bk.taken(int(m.Producer)*per + int(m.Seq)).Add(1)
-		drained++
-	}
+	drained := shutdownAndDrain(t, ctx, q, consumers, args)
 	lost, unmarked, committed := 0, 0, 0
 	for p := range incarnations {
 		prefix := true
@@ -274,4 +233,34 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 	}
 	t.Logf("%d producers and %d consumers killed; %d messages committed, %d lost with killed consumers, %d delivered from producers killed inside Put, %d drained by the parent",
 		producerKills, consumerKills, committed, lost, unmarked, drained)
+}
+
+// shutdownAndDrain shuts q down, waits for the consumers to finish, and
+// takes what is left itself, recording each message in the book of a (as
+// queueConsumer does); it returns how many it took.
+func shutdownAndDrain(t *testing.T, ctx context.Context, q *ringbuf.Queue[seqMsg], consumers []*process.Process, a qmpArgs) (drained int) {
+	t.Helper()
+	if err := q.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range consumers {
+		if err := p.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bk := book{a.Book, a.Producers * a.PerProducer}
+	for {
+		m, err := q.Get(ctx)
+		if errors.Is(err, ringbuf.ErrShutdown) {
+			return drained
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Check != m.check() || int(m.Producer) >= a.Producers || int(m.Seq) >= a.PerProducer {
+			t.Fatalf("drained a bad message %+v", m)
+		}
+		bk.taken(int(m.Producer)*a.PerProducer + int(m.Seq)).Add(1)
+		drained++
+	}
 }
