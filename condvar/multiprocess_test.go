@@ -17,16 +17,6 @@ import (
 // timeout1 is Python's TIMEOUT1.
 const timeout1 = 100 * time.Millisecond
 
-func start[A any](t *testing.T, ctx context.Context, f *process.Func[A], a A) *process.Process {
-	t.Helper()
-	p, err := process.Start(ctx, f, a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
-	return p
-}
-
 func join(t *testing.T, ctx context.Context, ps ...*process.Process) {
 	t.Helper()
 	for _, p := range ps {
@@ -106,7 +96,7 @@ func startWaiters(t *testing.T, ctx context.Context, a condArgs, n int) (ps []*p
 	t.Helper()
 	gs = make(chan error, n)
 	for range n {
-		ps = append(ps, start(t, ctx, condWaiter, a))
+		ps = append(ps, shmtest.Start(t, ctx, condWaiter, a))
 		go func() { gs <- condF(ctx, a) }()
 	}
 	for range 2 * n {
@@ -274,7 +264,7 @@ func TestPythonWaitFor(t *testing.T) {
 	defer c.Close()
 	w := newWords(t, seg, 3)
 	w.at(0).Store(^uint64(0)) // -1
-	p := start(t, ctx, waitForFour, stateArgs{C: c, W: w.Object})
+	p := shmtest.Start(t, ctx, waitForFour, stateArgs{C: c, W: w.Object})
 	locked(t, ctx, c, func(h semaphore.Holder) {
 		must(t, c.WaitFor(ctx, h, func() bool { return w.at(0).Load() == 0 }))
 		if w.at(0).Load() != 0 {
@@ -298,7 +288,7 @@ func TestPythonWaitForTimeout(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	w := newWords(t, seg, 3)
-	p := start(t, ctx, waitForFour, stateArgs{C: c, W: w.Object, Timeout: timeout1})
+	p := shmtest.Start(t, ctx, waitForFour, stateArgs{C: c, W: w.Object, Timeout: timeout1})
 	waitUntil(t, ctx, "the child", func() bool { return w.at(2).Load() == 1 })
 	// Only three increments: state 4 is never reached.
 	for range 3 {
@@ -338,7 +328,7 @@ func TestPythonWaitResult(t *testing.T) {
 			t.Errorf("wait(0.1) = %v, want DeadlineExceeded (False)", err)
 		}
 		// We hold the lock: the child notifies once we wait.
-		p := start(t, ctx, notifyOnce, c)
+		p := shmtest.Start(t, ctx, notifyOnce, c)
 		if err := c.Wait(timeout(t, 60*time.Second), h); err != nil {
 			t.Errorf("wait(60) = %v, want nil (True)", err)
 		}
@@ -398,7 +388,7 @@ func TestCondPingPong(t *testing.T) {
 		defer c.Close()
 		w := newWords(t, seg, 1)
 		const n = 3000
-		p := start(t, ctx, pinger, pingArgs{C: c, W: w.Object, Me: 1, N: n, Spin: spin})
+		p := shmtest.Start(t, ctx, pinger, pingArgs{C: c, W: w.Object, Me: 1, N: n, Spin: spin})
 		began := time.Now()
 		if err := pingPong(ctx, pingArgs{C: c, W: w.Object, Me: 0, N: n}); err != nil {
 			t.Fatal(err)
@@ -491,8 +481,8 @@ func TestCondBoundedBuffer(t *testing.T) {
 	var ps []*process.Process
 	for i := range 2 {
 		ps = append(ps,
-			start(t, ctx, bufferWorker, bufArgs{NotEmpty: notEmpty, NotFull: notFull, W: w.Object, Items: items, Goroutines: goroutines, Producer: true, Base: uint64(i * goroutines * items)}),
-			start(t, ctx, bufferWorker, bufArgs{NotEmpty: notEmpty, NotFull: notFull, W: w.Object, Items: items, Goroutines: goroutines}))
+			shmtest.Start(t, ctx, bufferWorker, bufArgs{NotEmpty: notEmpty, NotFull: notFull, W: w.Object, Items: items, Goroutines: goroutines, Producer: true, Base: uint64(i * goroutines * items)}),
+			shmtest.Start(t, ctx, bufferWorker, bufArgs{NotEmpty: notEmpty, NotFull: notFull, W: w.Object, Items: items, Goroutines: goroutines}))
 	}
 	join(t, ctx, ps...)
 	const total = 2 * goroutines * items
@@ -537,7 +527,7 @@ func TestCondDeadWaitersSkipped(t *testing.T) {
 	w := newWords(t, seg, 6)
 	var ps []*process.Process
 	for i := range 3 {
-		ps = append(ps, start(t, ctx, waitOnce, waitOnceArgs{C: c, W: w.Object, Slot: 2 * i}))
+		ps = append(ps, shmtest.Start(t, ctx, waitOnce, waitOnceArgs{C: c, W: w.Object, Slot: 2 * i}))
 		waitUntil(t, ctx, "a waiter", func() bool { return w.at(2*i).Load() == 1 })
 		// Taking the lock means the waiter let it go in Wait.
 		must(t, c.Lock(ctx))
@@ -602,7 +592,7 @@ func TestCondHolderDies(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	w := newWords(t, seg, 1)
-	p := start(t, ctx, holdAndHang, holdArgs{C: c, W: w.Object})
+	p := shmtest.Start(t, ctx, holdAndHang, holdArgs{C: c, W: w.Object})
 	waitUntil(t, ctx, "the holder", func() bool { return w.at(0).Load() == 1 })
 	// Another process holds the lock: this one may neither wait nor notify.
 	if err := c.Wait(ctx); !errors.Is(err, condvar.ErrNotHeld) {
@@ -645,7 +635,7 @@ func TestRCondHolderDiesWhileWaiting(t *testing.T) {
 		got <- c.Wait(ctx, h)
 	}()
 	waitUntil(t, ctx, "the waiter", func() bool { n, _ := c.Waiting(); return n == 1 })
-	p := start(t, ctx, holdAndHang, holdArgs{R: c, W: w.Object})
+	p := shmtest.Start(t, ctx, holdAndHang, holdArgs{R: c, W: w.Object})
 	waitUntil(t, ctx, "the holder", func() bool { return w.at(0).Load() == 1 })
 	kill(t, ctx, p)
 	if err := <-got; !errors.Is(err, condvar.ErrOwnerDead) {
@@ -691,7 +681,7 @@ func TestPythonEvent(t *testing.T) {
 	e, err := condvar.NewEvent(anon(t), "", nil)
 	must(t, err)
 	defer e.Close()
-	p := start(t, ctx, setEvent, e)
+	p := shmtest.Start(t, ctx, setEvent, e)
 	if err := e.Wait(ctx); err != nil {
 		t.Errorf("Wait = %v", err)
 	}
@@ -709,7 +699,7 @@ func TestEventWakesProcesses(t *testing.T) {
 	w := newWords(t, seg, 2)
 	var ps []*process.Process
 	for range 4 {
-		ps = append(ps, start(t, ctx, waitEvent, eventArgs{E: e, W: w.Object}))
+		ps = append(ps, shmtest.Start(t, ctx, waitEvent, eventArgs{E: e, W: w.Object}))
 	}
 	waitUntil(t, ctx, "four waiters", func() bool { return w.at(0).Load() == 4 })
 	must(t, e.Set())
@@ -907,7 +897,7 @@ func runParties(t *testing.T, ctx context.Context, a barrierArgs) {
 	t.Helper()
 	var ps []*process.Process
 	for range nParties - 1 {
-		ps = append(ps, start(t, ctx, party, a))
+		ps = append(ps, shmtest.Start(t, ctx, party, a))
 	}
 	if err := barrierParty(ctx, a); err != nil {
 		t.Errorf("this process's party: %v", err)
@@ -1020,7 +1010,7 @@ func TestPythonBarrierThousand(t *testing.T) {
 	w := newWords(t, seg, 1+nParties*passes)
 	var ps []*process.Process
 	for range nParties {
-		ps = append(ps, start(t, ctx, party, barrierArgs{B: b, W: w.Object, Scenario: "thousand", Passes: passes, Lock: lock}))
+		ps = append(ps, shmtest.Start(t, ctx, party, barrierArgs{B: b, W: w.Object, Scenario: "thousand", Passes: passes, Lock: lock}))
 	}
 	join(t, ctx, ps...)
 	if n := w.at(0).Load(); n != nParties*passes {
@@ -1069,8 +1059,8 @@ func TestBarrierPartyDies(t *testing.T) {
 	shmtest.NeedProcesses(t)
 	b, w := barrierFixture(t, 4)
 	other := newWords(t, anon(t), 2)
-	survivor := start(t, ctx, waitAtBarrier, deathArgs{B: b, W: other.Object})
-	victim := start(t, ctx, waitAtBarrier, deathArgs{B: b, W: w.Object})
+	survivor := shmtest.Start(t, ctx, waitAtBarrier, deathArgs{B: b, W: other.Object})
+	victim := shmtest.Start(t, ctx, waitAtBarrier, deathArgs{B: b, W: w.Object})
 	var returned time.Time
 	got := make(chan error, 1)
 	go func() { _, err := b.Wait(ctx); returned = time.Now(); got <- err }()
@@ -1117,7 +1107,7 @@ func TestBarrierActionRunnerDies(t *testing.T) {
 	var returned time.Time
 	go func() { _, err := b.Wait(ctx); returned = time.Now(); got <- err }()
 	waitUntil(t, ctx, "a party", func() bool { return b.NWaiting() == 1 })
-	p := start(t, ctx, waitAtBarrier, deathArgs{B: b, W: w.Object, Action: true})
+	p := shmtest.Start(t, ctx, waitAtBarrier, deathArgs{B: b, W: w.Object, Action: true})
 	waitUntil(t, ctx, "the action", func() bool { return w.at(0).Load() == 1 })
 	killed := time.Now()
 	kill(t, ctx, p)

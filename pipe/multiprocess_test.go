@@ -42,17 +42,6 @@ var echo = process.MustRegister("pipe-echo", func(ctx context.Context, c *pipe.E
 	}
 })
 
-func start[A any](t *testing.T, ctx context.Context, f *process.Func[A], arg A) *process.Process {
-	t.Helper()
-	shmtest.NeedProcesses(t)
-	p, err := process.Start(ctx, f, arg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
-	return p
-}
-
 // TestConnection is Python's _TestConnection.test_connection.
 func TestConnection(t *testing.T) {
 	ctx := shmtest.Deadline(t, 60*time.Second)
@@ -61,7 +50,7 @@ func TestConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	p := start(t, ctx, echo, child)
+	p := shmtest.Start(t, ctx, echo, child)
 	child.Close() // the child holds it now
 
 	type seq struct {
@@ -149,7 +138,7 @@ func TestSpawnClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := start(t, ctx, echo, child)
+		p := shmtest.Start(t, ctx, echo, child)
 		child.Close()
 		if err := conn.SendBytes(ctx, []byte("hello")); err != nil {
 			t.Fatal(err)
@@ -197,7 +186,7 @@ func TestOneWayChild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := start(t, ctx, sendStrings, stringsArgs{W: w, Strings: strings, Pause: 10 * time.Millisecond, Close: closes})
+		p := shmtest.Start(t, ctx, sendStrings, stringsArgs{W: w, Strings: strings, Pause: 10 * time.Millisecond, Close: closes})
 		w.Close()
 		for _, s := range strings {
 			for range 2000 {
@@ -235,7 +224,7 @@ func TestDontMerge(t *testing.T) {
 			t.Fatalf("PollTimeout(%v) = true on an empty pipe", d)
 		}
 	}
-	p := start(t, ctx, sendStrings, stringsArgs{W: b, Strings: [][]byte{[]byte("a"), []byte("b"), []byte("cd")}, Close: true})
+	p := shmtest.Start(t, ctx, sendStrings, stringsArgs{W: b, Strings: [][]byte{[]byte("a"), []byte("b"), []byte("cd")}, Close: true})
 	b.Close()
 	want := func(s string) {
 		t.Helper()
@@ -278,7 +267,7 @@ func TestBoundaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := start(t, ctx, pollOnce, r)
+	p := shmtest.Start(t, ctx, pollOnce, r)
 	time.Sleep(50 * time.Millisecond)
 	for _, m := range []string{"first", "second"} {
 		w.SendBytes(ctx, []byte(m))
@@ -312,7 +301,7 @@ func TestKillPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	p := start(t, ctx, echo, b)
+	p := shmtest.Start(t, ctx, echo, b)
 	b.Close()
 	a.SendBytes(ctx, []byte("ping"))
 	if m, err := a.RecvBytes(ctx); err != nil || string(m) != "ping" {
@@ -342,7 +331,7 @@ func TestKillPeerSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	p := start(t, ctx, pollOnce, r) // polls once, then exits
+	p := shmtest.Start(t, ctx, pollOnce, r) // polls once, then exits
 	r.Close()
 	errc := make(chan error, 1)
 	go func() {
@@ -443,7 +432,7 @@ func TestMillion(t *testing.T) {
 	}
 	defer a.Close()
 	start0 := time.Now()
-	p := start(t, ctx, millionChild, millionArgs{b, n})
+	p := shmtest.Start(t, ctx, millionChild, millionArgs{b, n})
 	b.Close()
 	if err := exchange(ctx, a, 0, n); err != nil {
 		t.Fatal(err)
@@ -476,7 +465,7 @@ func TestListenerClientProcess(t *testing.T) {
 	for _, network := range networks {
 		for _, late := range []bool{false, true} {
 			l := listen(t, network, &pipe.NetOptions{AuthKey: []byte("key")})
-			p := start(t, ctx, dialHello, dialArgs{l.Addr().Network(), l.Addr().String()})
+			p := shmtest.Start(t, ctx, dialHello, dialArgs{l.Addr().Network(), l.Addr().String()})
 			if late {
 				p.Join(ctx) // the client has come and gone
 			}
@@ -506,9 +495,9 @@ func TestWaitProcesses(t *testing.T) {
 	}
 	defer r.Close()
 	l := listen(t, "unix", &pipe.NetOptions{AuthKey: []byte("key")})
-	p1 := start(t, ctx, sendStrings, stringsArgs{W: w, Strings: [][]byte{[]byte("from the pipe")}, Pause: 50 * time.Millisecond, Close: true})
+	p1 := shmtest.Start(t, ctx, sendStrings, stringsArgs{W: w, Strings: [][]byte{[]byte("from the pipe")}, Pause: 50 * time.Millisecond, Close: true})
 	w.Close()
-	p2 := start(t, ctx, dialHello, dialArgs{"unix", l.Addr().String()})
+	p2 := shmtest.Start(t, ctx, dialHello, dialArgs{"unix", l.Addr().String()})
 	sc, err := l.Accept(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -568,7 +557,7 @@ func TestDieMidSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p := start(t, ctx, dieMidSend, w)
+	p := shmtest.Start(t, ctx, dieMidSend, w)
 	w.Close()
 	if m, err := r.RecvBytes(ctx); err != nil || string(m) != "one" {
 		t.Fatalf("RecvBytes = %q, %v", m, err)

@@ -382,18 +382,10 @@ func TestBatchProcesses(t *testing.T) {
 	bk := newBook(t, seg, producers*each)
 	var ps, cs []*process.Process
 	for i := range producers {
-		p, err := process.Start(ctx, batchProducer, mpArgs{Ring: r, Book: bk.o, ID: i, Producers: producers, PerProducer: each, MaxPayload: 100}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, p)
+		ps = append(ps, shmtest.Start(t, ctx, batchProducer, mpArgs{Ring: r, Book: bk.o, ID: i, Producers: producers, PerProducer: each, MaxPayload: 100}))
 	}
 	for i := range consumers {
-		p, err := process.Start(ctx, batchConsumer, mpArgs{Ring: r, Book: bk.o, ID: i, Producers: producers, PerProducer: each, Strict: true}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, p)
+		cs = append(cs, shmtest.Start(t, ctx, batchConsumer, mpArgs{Ring: r, Book: bk.o, ID: i, Producers: producers, PerProducer: each, Strict: true}))
 	}
 	for _, p := range ps {
 		if err := p.Join(ctx); err != nil {
@@ -594,12 +586,7 @@ func batchKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int
 	start := func(f *process.Func[mpArgs], id int, cons bool) *child {
 		a := args
 		a.ID = id
-		p, err := process.Start(ctx, f, a, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
-		k := &child{p: p, consumer: cons}
+		k := &child{p: shmtest.Start(t, ctx, f, a), consumer: cons}
 		kids = append(kids, k)
 		return k
 	}

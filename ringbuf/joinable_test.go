@@ -117,7 +117,7 @@ func TestJoinableQueueJoin(t *testing.T) {
 	bk := newBook(t, seg, 1)
 	var workers []*process.Process
 	for range 4 {
-		workers = append(workers, startChild(t, ctx, taskWorker, joinArgs{Q: q, Book: bk.o}))
+		workers = append(workers, shmtest.Start(t, ctx, taskWorker, joinArgs{Q: q, Book: bk.o}))
 	}
 	const tasks = 40
 	for i := range tasks {

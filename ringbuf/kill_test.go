@@ -84,12 +84,7 @@ func killRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int) (ki
 	startChild := func(f *process.Func[mpArgs], id int, cons bool) {
 		a := args
 		a.ID = id
-		p, err := process.Start(ctx, f, a, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
-		kids = append(kids, &child{p: p, consumer: cons, id: id})
+		kids = append(kids, &child{p: shmtest.Start(t, ctx, f, a), consumer: cons, id: id})
 	}
 	for i := range consumers {
 		startChild(consumer, i, true)

@@ -190,21 +190,13 @@ func runProducersConsumers(t *testing.T, producers, consumers, each int, opts *r
 	for i := range consumers {
 		a := args
 		a.ID = i
-		p, err := process.Start(ctx, consumer, a, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
+		p := shmtest.Start(t, ctx, consumer, a)
 		cs = append(cs, p)
 	}
 	for i := range producers {
 		a := args
 		a.ID = i
-		p, err := process.Start(ctx, producer, a, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
+		p := shmtest.Start(t, ctx, producer, a)
 		ps = append(ps, p)
 	}
 	for _, p := range ps {

@@ -42,10 +42,10 @@ func TestQueueKillConsumers(t *testing.T) {
 	defer q.Close()
 	bk := newBook(t, seg, total)
 	args := qmpArgs{Q: q, Book: bk.o, Producers: 1, PerProducer: total, Lax: true}
-	prod := startChild(t, ctx, queueProducer, args)
+	prod := shmtest.Start(t, ctx, queueProducer, args)
 	consumers := make([]*process.Process, 2)
 	for i := range consumers {
-		consumers[i] = startChild(t, ctx, queueConsumer, args)
+		consumers[i] = shmtest.Start(t, ctx, queueConsumer, args)
 	}
 	// At most maxKills: on a loaded machine a consumer may not get far
 	// between kills, and the producer must still finish well within the
@@ -65,7 +65,7 @@ func TestQueueKillConsumers(t *testing.T) {
 			consumers[i].Kill()
 			consumers[i].Join(context.Background())
 			kills++
-			consumers[i] = startChild(t, ctx, queueConsumer, args)
+			consumers[i] = shmtest.Start(t, ctx, queueConsumer, args)
 		}
 	}
 	if err := prod.Join(ctx); err != nil {
@@ -149,7 +149,7 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 		a := args
 		a.ID = next
 		next++
-		return startChild(t, ctx, killProducer, a)
+		return shmtest.Start(t, ctx, killProducer, a)
 	}
 	var producers []*process.Process
 	for range running {
@@ -157,7 +157,7 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 	}
 	consumers := make([]*process.Process, running)
 	for i := range consumers {
-		consumers[i] = startChild(t, ctx, queueConsumer, args)
+		consumers[i] = shmtest.Start(t, ctx, queueConsumer, args)
 	}
 	producerKills, consumerKills := 0, 0
 	for len(producers) > 0 {
@@ -196,7 +196,7 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 			consumers[i].Kill()
 			consumers[i].Join(context.Background())
 			consumerKills++
-			consumers[i] = startChild(t, ctx, queueConsumer, args)
+			consumers[i] = shmtest.Start(t, ctx, queueConsumer, args)
 		}
 	}
 	drained := shutdownAndDrain(t, ctx, q, consumers, args)

@@ -39,18 +39,6 @@ func newSimple[T any](t testing.TB) *ringbuf.SimpleQueue[T] {
 	return q
 }
 
-// startChild starts f(arg) and kills and reaps it at the end of the test.
-func startChild[A any](t *testing.T, ctx context.Context, f *process.Func[A], arg A) *process.Process {
-	t.Helper()
-	shmtest.NeedProcesses(t)
-	p, err := process.Start(ctx, f, arg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
-	return p
-}
-
 // within runs f with a context that ends after d and reports how long it
 // took.
 func within(d time.Duration, f func(ctx context.Context) error) (time.Duration, error) {
@@ -143,7 +131,7 @@ func TestQueuePut(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	const maxSize = 6
 	a := qArgs{Q: newQueue(t, &ringbuf.QueueOptions[int]{MaxSize: maxSize}), Start: newSimple[int](t), Continue: newSimple[int](t)}
-	p := startChild(t, ctx, getSix, a)
+	p := shmtest.Start(t, ctx, getSix, a)
 	q := a.Q
 	if !q.Empty() || q.Full() {
 		t.Fatalf("Empty %v, Full %v; want true, false", q.Empty(), q.Full())
@@ -258,7 +246,7 @@ var putRange = process.MustRegister("queue-put-range", func(ctx context.Context,
 func TestQueueGet(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	a := qArgs{Q: newQueue[int](t, nil), Start: newSimple[int](t), Continue: newSimple[int](t), N: 2}
-	p := startChild(t, ctx, putRange, a)
+	p := shmtest.Start(t, ctx, putRange, a)
 	q := a.Q
 	if !q.Empty() {
 		t.Fatal("queue not empty before the child put")
@@ -306,7 +294,7 @@ func TestQueueFork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := startChild(t, ctx, putRange, a)
+	p := shmtest.Start(t, ctx, putRange, a)
 	if err := a.Start.Put(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -649,12 +637,12 @@ func runQueue(t *testing.T, producers, consumers, each int) {
 	for i := range consumers {
 		a := args
 		a.ID = i
-		cs = append(cs, startChild(t, ctx, queueConsumer, a))
+		cs = append(cs, shmtest.Start(t, ctx, queueConsumer, a))
 	}
 	for i := range producers {
 		a := args
 		a.ID = i
-		ps = append(ps, startChild(t, ctx, queueProducer, a))
+		ps = append(ps, shmtest.Start(t, ctx, queueProducer, a))
 	}
 	for _, p := range ps {
 		if err := p.Join(ctx); err != nil {

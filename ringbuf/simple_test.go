@@ -38,7 +38,7 @@ var putEmpty = process.MustRegister("queue-put-empty", func(ctx context.Context,
 func TestSimpleQueueEmpty(t *testing.T) {
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	a := emptyArgs{Q: newSimple[bool](t), Start: newSimple[int](t), Continue: newSimple[int](t)}
-	p := startChild(t, ctx, putEmpty, a)
+	p := shmtest.Start(t, ctx, putEmpty, a)
 	if !a.Q.Empty() {
 		t.Fatal("Empty() = false before the child put")
 	}

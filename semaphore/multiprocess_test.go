@@ -283,11 +283,7 @@ var holdAndHang = process.MustRegister("sem-hold-and-hang", func(ctx context.Con
 // startHolder starts holdAndHang and returns once it holds.
 func startHolder(t *testing.T, ctx context.Context, a holdArgs) *process.Process {
 	t.Helper()
-	p, err := process.Start(ctx, holdAndHang, a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
+	p := shmtest.Start(t, ctx, holdAndHang, a)
 	waitWord(t, ctx, words{a.W}, 0, 1)
 	return p
 }

@@ -105,3 +105,17 @@ var removedNameLingers = sync.OnceValues(func() (bool, error) {
 	// The last handle goes: where the name lingered, it goes now.
 	return lingers, f.Close()
 })
+
+// Start starts f(arg) in a child process, skipping the test where
+// processes cannot be started, and kills and reaps the child when the test
+// ends, so that a test that fails early leaves nothing running.
+func Start[A any](t testing.TB, ctx context.Context, f *process.Func[A], arg A) *process.Process {
+	t.Helper()
+	NeedProcesses(t)
+	p, err := process.Start(ctx, f, arg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill(); p.Join(context.Background()) })
+	return p
+}
