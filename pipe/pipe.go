@@ -54,12 +54,10 @@ package pipe
 //   - Checking the peer's liveness on every call costs a system call per
 //     message; never checking makes a send to a dead peer succeed until
 //     the ring fills. The time-based check costs one clock read per call.
-//   - Draining a shut ring in steps of peerCheck can loop for ever: the
-//     ring looks for a dead sender's claim at its head only after a poll
-//     interval of waiting inside one Take, and a step that ends first starts
-//     the count again. A receive from a shut ring therefore waits in steps
-//     of at least four poll intervals (drainStep), ignoring its context:
-//     what is left is there, or is skipped within that time.
+//   - A receive waits in steps of peerCheck, shut ring or not: the ring
+//     adds up one process's waits across calls before it looks for a dead
+//     sender's claim at its head (ringbuf's stall), so short steps still
+//     get past it.
 //   - The pipe ends' rings are multi-producer and multi-consumer, not
 //     single: a ring is shut down by the side that does not produce into
 //     it, which needs the producer claim lock, and an end may be used by
@@ -96,12 +94,6 @@ const (
 
 // peerCheck is how often a call asks whether the peer's process lives.
 const peerCheck = 10 * time.Millisecond
-
-// drainStep is the least step of a receive from a shut ring (at least four
-// poll intervals): long enough for
-// the ring to find a dead producer's claim at its head (it looks after a
-// poll interval of waiting in one Take), short enough for Close.
-const drainStep = 250 * time.Millisecond
 
 // shutWait bounds how long a Close or a survivor waits for the producer
 // claim lock of a ring it shuts down (held for a moment by a live producer,
@@ -172,8 +164,6 @@ type End struct {
 
 	epoch     time.Time
 	lastCheck atomic.Int64 // time since epoch of the last liveness check
-
-	drain time.Duration // the step of a receive from a shut ring
 
 	given  atomic.Bool // encoded for another process: Close only detaches
 	closed atomic.Bool
@@ -343,8 +333,6 @@ func openEnd(obj *shm.Object, side int, opts *Options) (_ *End, err error) {
 	}
 	ropts := opts.Ring
 	ropts.SingleProducer, ropts.SingleConsumer = false, false
-	_, poll := wait.Policy(ropts.Spin, ropts.Poll)
-	e.drain = max(drainStep, 4*poll)
 	open := func(off uint64) (*ringbuf.Ring, error) {
 		h := obj.Handle()
 		h.Offset, h.Kind = off, shm.KindRing
@@ -445,7 +433,7 @@ func (e *End) GobDecode(data []byte) error {
 	}
 	// Move p's fields, not p, into e: the value's noCopy is only for vet,
 	// and the locks and atomics of both are still zero.
-	e.obj, e.side, e.in, e.out, e.self, e.epoch, e.drain = p.obj, p.side, p.in, p.out, p.self, p.epoch, p.drain
+	e.obj, e.side, e.in, e.out, e.self, e.epoch = p.obj, p.side, p.in, p.out, p.self, p.epoch
 	e.myOwner, e.peerOwner, e.myState, e.peerState = p.myOwner, p.peerOwner, p.myState, p.peerState
 	return nil
 }
@@ -626,16 +614,14 @@ func (e *End) next(ctx context.Context, step time.Duration) error {
 		if gone {
 			e.shutRings()
 		}
-		base, st := ctx, step
-		if e.in.IsShutdown() {
-			// Draining: what is left is there, or claimed by a producer
-			// that commits it or is found dead by the ring after a poll
-			// interval or two of waiting, which a step must leave it.
-			base, st = context.Background(), e.drain
-		} else if err := wait.CtxErr(ctx); err != nil {
-			return err
+		if !e.in.IsShutdown() {
+			// (A shut ring's Take reports what is left, or the end of
+			// the stream, even with ctx over: Poll at EOF says true.)
+			if err := wait.CtxErr(ctx); err != nil {
+				return err
+			}
 		}
-		e.rstep = stepCtx{base, time.Now().Add(st)}
+		e.rstep = stepCtx{ctx, time.Now().Add(step)}
 		rec, err := e.in.Take(&e.rstep)
 		switch {
 		case err == nil:
@@ -648,7 +634,7 @@ func (e *End) next(ctx context.Context, step time.Duration) error {
 			return io.EOF
 		case errors.Is(err, ringbuf.ErrClosed):
 			return ErrClosed
-		case stepOver(base, err):
+		case stepOver(ctx, err):
 			continue
 		}
 		return err
