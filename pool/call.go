@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // chunk is a run of consecutive items of one call, sent to one worker in
@@ -13,16 +15,57 @@ import (
 type chunk struct {
 	id       uint64
 	call     *call
-	index    int    // the first item's place in the call's input
-	n        int    // items
-	msg      []byte // the task message; submit sets its chunk id
-	attempts int    // workers that died holding it
+	index    int          // the first item's place in the call's input
+	n        int          // items
+	msg      []byte       // the task message; submit sets its chunk id
+	msgBuf   *[]byte      // what msg lies in, given back when refs reaches 0
+	refs     atomic.Int32 // the call's reference to msg, and a feeder's while it puts it
+	attempts int          // workers that died holding it
 
 	// Set once, by whoever delivers the chunk to call.done:
-	kind    byte   // kindResult or kindFailed, when err is nil
-	payload []byte // the result message's payload
-	pid     int    // the worker that ran it
-	err     error  // a failure of the whole chunk: *WorkerError, ErrTerminated, ErrBroken
+	kind    byte    // kindResult or kindFailed, when err is nil
+	payload []byte  // the result message's payload
+	buf     *[]byte // what payload lies in: see release
+	pid     int     // the worker that ran it
+	err     error   // a failure of the whole chunk: *WorkerError, ErrTerminated, ErrBroken
+}
+
+// release is the call's last use of c, once its result is decoded: it
+// gives the result's buffer back, and drops the call's reference to the
+// task message.
+func (c *chunk) release() {
+	putBuf(c.buf)
+	c.buf, c.payload = nil, nil
+	c.unref()
+}
+
+// unref drops a reference to c's task message; the last one gives its
+// buffer back. The call holds one from submit until it has the result, a
+// feeder one while it puts the message (a retry puts it again; Terminate
+// may fail the chunk while a feeder still copies it).
+func (c *chunk) unref() {
+	if c.refs.Add(-1) == 0 && c.msgBuf != nil {
+		*c.msgBuf = c.msg[:0]
+		putBuf(c.msgBuf)
+		c.msgBuf, c.msg = nil, nil
+	}
+}
+
+// bufs holds the buffers of task messages and of the results the reader
+// receives. A Map of small items makes a few large messages each way; a
+// fresh buffer for each is a large allocation whose pages fault in and
+// get cleared every time, which cost the Map of 100 000 tiny tasks a third
+// of its time.
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
+
+func getBuf() *[]byte { return bufs.Get().(*[]byte) }
+
+// putBuf gives b back to bufs; nil is ignored. Nothing may use *b
+// afterwards.
+func putBuf(b *[]byte) {
+	if b != nil {
+		bufs.Put(b)
+	}
 }
 
 // fail delivers c with err. It never blocks (see the top of pool.go).
@@ -211,16 +254,22 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 	// message) and submits them, waiting for room in the window.
 	var send func(items []In, index int) bool
 	send = func(items []In, index int) bool {
-		msg, err := appendSlice(appendTask(nil, 0, f.name, nil), items)
+		mb := getBuf()
+		msg, err := appendSlice(appendTask((*mb)[:0], 0, f.name, nil), items)
+		*mb = msg
 		if err != nil {
+			putBuf(mb)
 			fatal = fmt.Errorf("pool: %s[%d]: argument: %w: %v", f.name, index, ErrEncode, err)
 			return false
 		}
 		if len(msg) > maxMsg && len(items) > 1 {
+			putBuf(mb)
 			h := len(items) / 2
 			return send(items[:h], index) && send(items[h:], index+h)
 		}
-		if err := p.submit(&chunk{call: c, index: index, n: len(items), msg: msg}); err != nil {
+		ch := &chunk{call: c, index: index, n: len(items), msg: msg, msgBuf: mb}
+		ch.refs.Store(1)
+		if err := p.submit(ch); err != nil {
 			fatal = err
 			return false
 		}
@@ -261,6 +310,7 @@ func run[In, Out any](ctx context.Context, p *Pool, f *Func[In, Out], in iter.Se
 // or stores them in into (see run); false ends the call (emit returned
 // false, or the chunk's failure ends the call, in *fatal).
 func emitChunk[Out any](ch *chunk, scratch *[]Out, into []Out, emit func(int, Out, error) bool, fatal *error) bool {
+	defer ch.release() // nothing decoded aliases the payload
 	var zero Out
 	fail := func(err error) bool {
 		for i := range ch.n {

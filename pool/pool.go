@@ -335,8 +335,11 @@ func (p *Pool) feed(w *worker) {
 		}
 		w.inflight[c.id] = c
 		w.sent++
+		c.refs.Add(1) // under mu: nobody can have delivered c yet
 		p.mu.Unlock()
-		if err := putMessage(w.ctx, w.tasks, 0, c.msg); err != nil {
+		err := putMessage(w.ctx, w.tasks, 0, c.msg)
+		c.unref()
+		if err != nil {
 			if w.ctx.Err() != nil {
 				return // w is dead, or the pool terminated: they handle c
 			}
@@ -378,7 +381,8 @@ func (p *Pool) read() {
 	defer p.bg.Done()
 	var frags assembler
 	for {
-		rec, err := p.results.Get(context.Background())
+		buf := getBuf()
+		err := p.results.GetInto(context.Background(), buf)
 		if errors.Is(err, ringbuf.ErrShutdown) || errors.Is(err, ringbuf.ErrClosed) {
 			return
 		}
@@ -386,7 +390,13 @@ func (p *Pool) read() {
 			p.breakPool(fmt.Errorf("%w: result queue: %w", ErrBroken, err))
 			return
 		}
-		msg, ok, err := frags.add(rec)
+		msg, ok, err := frags.add(*buf)
+		if len(msg) == 0 || &msg[0] != &(*buf)[0] {
+			// A fragment, copied into the assembler, or a whole message
+			// assembled there: buf holds nothing that is still needed.
+			putBuf(buf)
+			buf = nil
+		}
 		if err != nil {
 			p.breakPool(fmt.Errorf("%w: %w", ErrBroken, err))
 			continue
@@ -396,12 +406,14 @@ func (p *Pool) read() {
 		}
 		kind, wid, cid, payload, err := parseResult(msg)
 		if err != nil {
+			putBuf(buf)
 			p.breakPool(fmt.Errorf("%w: %w", ErrBroken, err))
 			continue
 		}
 		switch kind {
 		case kindResult, kindFailed:
-			p.complete(wid, cid, kind, payload)
+			p.complete(wid, cid, kind, payload, buf)
+			continue
 		case kindDied:
 			frags.drop(wid)
 			p.died(wid)
@@ -414,11 +426,13 @@ func (p *Pool) read() {
 			p.mu.Unlock()
 			p.breakPool(fmt.Errorf("%w: initializer %q failed in worker %d: %s", ErrBroken, p.opts.Init.name, pid, payload))
 		}
+		putBuf(buf)
 	}
 }
 
-// complete delivers a chunk's result to its call.
-func (p *Pool) complete(wid, cid uint64, kind byte, payload []byte) {
+// complete delivers a chunk's result to its call. payload lies in buf,
+// which the call gives back (putBuf) once it has decoded it.
+func (p *Pool) complete(wid, cid uint64, kind byte, payload []byte, buf *[]byte) {
 	p.mu.Lock()
 	w := p.workers[wid]
 	var c *chunk
@@ -431,9 +445,10 @@ func (p *Pool) complete(wid, cid uint64, kind byte, payload []byte) {
 	}
 	p.mu.Unlock()
 	if c == nil {
+		putBuf(buf)
 		return // failed already (Terminate, a broken pool)
 	}
-	c.kind, c.payload, c.pid = kind, payload, w.proc.Pid()
+	c.kind, c.payload, c.buf, c.pid = kind, payload, buf, w.proc.Pid()
 	c.call.done <- c
 }
 
