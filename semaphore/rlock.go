@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/shmkit/shmkit/internal/robust"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/shmkit/shmkit/shm"
@@ -22,17 +23,22 @@ type Holder uint64
 // process never equals one of another: after a takeover from a dead owner,
 // the holder word still names the dead owner's Holder until the new owner
 // stores its own, and a goroutine here must not mistake it for its own.
-var holders atomic.Uint64
-
-func init() {
-	var b [8]byte
-	rand.Read(b[:])
-	holders.Store(binary.LittleEndian.Uint64(b[:]))
-}
+// The start is drawn at the first NewHolder rather than at init, which
+// every process importing the package would pay for (0.4 ms here: a
+// worker process's start).
+var (
+	holders     atomic.Uint64
+	holdersSeed sync.Once
+)
 
 // NewHolder returns a Holder unique in this process, and, with
 // overwhelming probability, in every process.
 func NewHolder() Holder {
+	holdersSeed.Do(func() {
+		var b [8]byte
+		rand.Read(b[:])
+		holders.Store(binary.LittleEndian.Uint64(b[:]))
+	})
 	for {
 		if h := Holder(holders.Add(1)); h != 0 {
 			return h
