@@ -39,16 +39,16 @@ func Main() {
 func runChild() int {
 	marker := os.Getenv(envMarker)
 	os.Unsetenv(envMarker)
+	if marker == prestartMarker {
+		return runPrestarted()
+	}
 	res := os.NewFile(fdResult, "result")
 	report := func(r result) int {
 		if res != nil {
 			gob.NewEncoder(res).Encode(&r) // nothing to do on failure: the status tells
 			res.Close()
 		}
-		if r.Code != resultOK && r.Code != resultError && r.Code != resultPanic {
-			fmt.Fprintf(os.Stderr, "shmkit process: %s\n", r.Message)
-		}
-		return exitStatus(r.Code)
+		return reported(r)
 	}
 	if marker != wireVersion {
 		return report(result{Code: resultBootstrap, Message: fmt.Sprintf("parent speaks protocol %q, this binary %q", marker, wireVersion)})
@@ -62,14 +62,37 @@ func runChild() int {
 	if err := gob.NewDecoder(boot).Decode(&b); err != nil {
 		return report(result{Code: resultBootstrap, Message: "read bootstrap: " + err.Error()})
 	}
+	files := make([]*os.File, len(b.Segments))
+	for i, id := range b.Segments {
+		f := os.NewFile(uintptr(fdSegments+i), fmt.Sprintf("segment %016x", id))
+		if f == nil {
+			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("segment descriptor %d missing", fdSegments+i)})
+		}
+		closeOnExec(f)
+		files[i] = f
+	}
+	return serve(&b, boot, files, report)
+}
+
+// reported ends a child's report: it says on standard error why a child
+// could not run its function, and returns the exit status for r.
+func reported(r result) int {
+	if r.Code != resultOK && r.Code != resultError && r.Code != resultPanic {
+		fmt.Fprintf(os.Stderr, "shmkit process: %s\n", r.Message)
+	}
+	return exitStatus(r.Code)
+}
+
+// serve runs the function a bootstrap names, in a child whose parent holds
+// the other end of lifeline (end of file there means the parent died) and
+// passed files, one per segment of b.Segments.
+func serve(b *bootstrap, lifeline io.Reader, files []*os.File, report func(result) int) int {
 	if os.Getppid() != b.ParentPid {
 		// The parent died before we could watch it.
 		return report(result{Code: resultBootstrap, Message: "parent is gone"})
 	}
-	// The lifeline: the parent holds the other end of the bootstrap pipe
-	// until we exit, so end of file means it died.
 	go func() {
-		io.Copy(io.Discard, boot)
+		io.Copy(io.Discard, lifeline)
 		os.Exit(exitParentDied)
 	}()
 	current.name, current.child = b.Name, true
@@ -81,18 +104,13 @@ func runChild() int {
 		}
 	}()
 	for i, id := range b.Segments {
-		f := os.NewFile(uintptr(fdSegments+i), fmt.Sprintf("segment %016x", id))
-		if f == nil {
-			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("segment descriptor %d missing", fdSegments+i)})
-		}
-		closeOnExec(f)
-		s, err := shm.Inherit(f)
+		s, err := shm.Inherit(files[i])
 		if err != nil {
 			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("segment %016x: %v", id, err)})
 		}
 		segs = append(segs, s)
 		if s.ID() != id {
-			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("descriptor %d holds segment %016x, want %016x", fdSegments+i, s.ID(), id)})
+			return report(result{Code: resultBootstrap, Message: fmt.Sprintf("descriptor %d holds segment %016x, want %016x", i, s.ID(), id)})
 		}
 	}
 	e, ok := lookup(b.Func)

@@ -3,6 +3,7 @@
 package process
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -23,3 +24,26 @@ func exitCode(ps *os.ProcessState) int { return ps.ExitCode() }
 func closeOnExec(files ...*os.File) {}
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+// Prestart is not supported here: Start is not either.
+func Prestart(ctx context.Context, n int) error {
+	return fmt.Errorf("prestart: %w", supported())
+}
+
+// Prestarted is 0 here: nothing can be prestarted.
+func Prestarted() int { return 0 }
+
+// StopPrestarted does nothing here: nothing can be prestarted.
+func StopPrestarted() {}
+
+type spare struct{}
+
+func takePrestarted(*Options, int) *spare { return nil }
+
+func (*spare) handOver(context.Context, string, bootstrap, []*os.File) (*Process, error) {
+	return nil, supported()
+}
+
+func runPrestarted() int {
+	return reported(result{Code: resultBootstrap, Message: "prestarted children are not supported here"})
+}

@@ -238,6 +238,13 @@ func start(ctx context.Context, fn string, arg []byte, segs *segmentSet, opts *O
 			name = current.name + ":" + strconv.FormatInt(counter.Load(), 10)
 		}
 	}
+	if sp := takePrestarted(opts, len(segs.files)); sp != nil {
+		p, err := sp.handOver(ctx, name, bootstrap{Func: fn, Name: name, ParentPid: os.Getpid(), Segments: segs.ids, Arg: arg}, segs.files)
+		if err == nil {
+			return p, nil
+		}
+		// It died idle, or just now: start one as if there had been none.
+	}
 	bootR, bootW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -273,14 +280,8 @@ func start(ctx context.Context, fn string, arg []byte, segs *segmentSet, opts *O
 	if err := startOnSpawner(cmd); err != nil {
 		return nil, fmt.Errorf("start %q: %w", fn, err)
 	}
-	p := &Process{name: name, pid: cmd.Process.Pid, cmd: cmd, lifeline: bootW, done: make(chan struct{})}
-	active.Lock()
-	if active.m == nil {
-		active.m = make(map[*Process]struct{})
-	}
-	active.m[p] = struct{}{}
-	active.Unlock()
-	go p.wait(resR)
+	p := newProcess(name, cmd, bootW)
+	go p.wait(resR, cmd.Wait)
 	b := bootstrap{Func: fn, Name: name, ParentPid: os.Getpid(), Segments: segs.ids, Arg: arg}
 	if err := gob.NewEncoder(bootW).Encode(&b); err != nil {
 		// The child died before it read its bootstrap: its status will
@@ -290,6 +291,18 @@ func start(ctx context.Context, fn string, arg []byte, segs *segmentSet, opts *O
 		return nil, fmt.Errorf("start %q: %w: send bootstrap: %w (child: %v)", fn, ErrBootstrap, err, p.err)
 	}
 	return p, nil
+}
+
+// newProcess makes the Process of a started child and counts it active.
+func newProcess(name string, cmd *exec.Cmd, lifeline *os.File) *Process {
+	p := &Process{name: name, pid: cmd.Process.Pid, cmd: cmd, lifeline: lifeline, done: make(chan struct{})}
+	active.Lock()
+	if active.m == nil {
+		active.m = make(map[*Process]struct{})
+	}
+	active.m[p] = struct{}{}
+	active.Unlock()
+	return p
 }
 
 // spawner starts every child from one goroutine locked to one OS thread
@@ -326,14 +339,16 @@ func startOnSpawner(cmd *exec.Cmd) error {
 // could make it wait at all.
 const resultGrace = 100 * time.Millisecond
 
-// wait reaps the child, reads its result and settles the Process.
-func (p *Process) wait(resR *os.File) {
+// wait reaps the child (reap returns once it has: p.cmd.Wait, or a
+// prestarted child's wait), reads its result from resR and settles the
+// Process.
+func (p *Process) wait(resR *os.File, reap func() error) {
 	var res result
 	got := make(chan bool, 1)
 	go func() {
 		got <- gob.NewDecoder(resR).Decode(&res) == nil
 	}()
-	werr := p.cmd.Wait()
+	werr := reap()
 	var ok bool
 	select {
 	case ok = <-got:

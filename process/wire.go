@@ -11,13 +11,30 @@ package process
 //	fd 5…  one descriptor per segment, in the order of bootstrap.Segments.
 //
 // The environment carries only envMarker=wireVersion, never arguments.
+//
+// A prestarted child (see Prestart) is started with
+// envMarker=prestartMarker and one inherited descriptor instead:
+//
+//	fd 3   one end of a Unix stream socket pair. The child writes one
+//	       byte, readyByte, once it has reached Main, and waits. The
+//	       parent hands a function over by writing a 4-byte little-endian
+//	       length and that many bytes of gob-encoded bootstrap, with the
+//	       segments' descriptors attached (SCM_RIGHTS) to the first
+//	       sendmsg, in the order of bootstrap.Segments. The child writes
+//	       its gob-encoded result on the same socket, and reads on after
+//	       the bootstrap: end of file means the parent died, or dropped
+//	       the child before handing it anything.
 
 const (
-	envMarker   = "SHMKIT_PROCESS"
-	wireVersion = "1"
-	fdBoot      = 3
-	fdResult    = 4
-	fdSegments  = 5
+	envMarker      = "SHMKIT_PROCESS"
+	wireVersion    = "1"
+	prestartMarker = wireVersion + "-prestarted"
+	readyByte      = 'R'
+	maxRights      = 250     // descriptors a hand-over carries at most (Linux allows 253)
+	maxBootstrap   = 1 << 30 // bytes of a handed-over bootstrap at most
+	fdBoot         = 3
+	fdResult       = 4
+	fdSegments     = 5
 )
 
 type bootstrap struct {

@@ -1,0 +1,320 @@
+//go:build unix
+
+package process_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
+	"github.com/shmkit/shmkit/process"
+	"github.com/shmkit/shmkit/shm"
+)
+
+// prestart prestarts n children for t and stops the idle ones when t ends.
+func prestart(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	t.Cleanup(process.StopPrestarted)
+	if err := process.Prestart(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if got := process.Prestarted(); got != n {
+		t.Fatalf("Prestarted() = %d after Prestart(%d)", got, n)
+	}
+}
+
+// TestPrestartedRunsStart: a Start with default options goes to a
+// prestarted child, which maps the segments handed to it, runs the
+// function under the name it was given and detaches cleanly.
+func TestPrestartedRunsStart(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	prestart(t, ctx, 2)
+	seg, err := shm.New(1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	obj, err := seg.AllocBytes("data", 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	note, err := seg.AllocBytes("note", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer note.Close()
+	p, err := process.Start(ctx, fill, fillArgs{Seg: seg, Obj: obj, Mul: 5}, &process.Options{Name: "prefilled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := process.Prestarted(); got != 1 {
+		t.Errorf("Prestarted() = %d after a Start, want 1: Start did not use one", got)
+	}
+	if err := p.Join(ctx); err != nil {
+		t.Fatalf("Join = %v", err)
+	}
+	for i, c := range obj.UnsafeBytes() {
+		if c != byte(i*5) {
+			t.Fatalf("byte %d = %d, want %d", i, c, byte(i*5))
+		}
+	}
+	if got := strings.TrimRight(string(note.UnsafeBytes()), "\x00"); got != "prefilled" {
+		t.Errorf("child's CurrentName = %q, want prefilled", got)
+	}
+	in, err := seg.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, s := range in.Processes {
+		if s.Alive {
+			live++
+		}
+	}
+	if len(in.Processes) != 2 || live != 1 {
+		t.Errorf("process table after the child = %+v, want 2 claims, 1 alive", in.Processes)
+	}
+	process.StopPrestarted()
+	if got := process.Prestarted(); got != 0 {
+		t.Errorf("Prestarted() = %d after StopPrestarted", got)
+	}
+}
+
+// TestPrestartedExitCodes: results, errors, panics and exit statuses come
+// back from a prestarted child as from any other.
+func TestPrestartedExitCodes(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	for _, tt := range []struct {
+		how     string
+		code    int
+		message string
+		panic   bool
+	}{
+		{"ok", 0, "", false},
+		{"error", 1, "the child's own error", false},
+		{"panic", 2, "the child panicked", true},
+		{"exit7", 7, "", false},
+	} {
+		t.Run(tt.how, func(t *testing.T) {
+			prestart(t, ctx, 1)
+			p, err := process.Start(ctx, exitWith, tt.how, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := process.Prestarted(); n != 0 {
+				t.Fatalf("Prestarted() = %d after Start, want 0", n)
+			}
+			err = p.Join(ctx)
+			if code, ok := p.ExitCode(); !ok || code != tt.code {
+				t.Errorf("ExitCode() = %d, %v; want %d", code, ok, tt.code)
+			}
+			if tt.code == 0 {
+				if err != nil {
+					t.Errorf("Join = %v", err)
+				}
+				return
+			}
+			var ee *process.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode != tt.code || ee.Message != tt.message || ee.Panic != tt.panic || ee.Pid != p.Pid() {
+				t.Errorf("Join = %#v, want an ExitError with code %d, message %q, panic %v", err, tt.code, tt.message, tt.panic)
+			}
+		})
+	}
+}
+
+// TestPrestartedKilledWithContext: as with any child, a prestarted one
+// running a function is killed when Start's context ends.
+func TestPrestartedKilledWithContext(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	prestart(t, ctx, 1)
+	short, cancel := context.WithCancel(ctx)
+	p, err := process.Start(short, exitWith, "sleep", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	err = p.Join(ctx)
+	var ee *process.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode != -int(syscall.SIGKILL) {
+		t.Fatalf("Join = %v, want killed", err)
+	}
+}
+
+// TestPrestartedPassedOver: a Start whose options a prestarted child
+// cannot honour (here Env) starts a process of its own; so does one that
+// finds only dead prestarted children.
+func TestPrestartedPassedOver(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		shmtest.SkipUnsupported(t, "finding the prestarted children without /proc")
+	}
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	prestart(t, ctx, 2)
+	p, err := process.Start(ctx, exitWith, "ok", &process.Options{Env: []string{"SHMKIT_TEST_X=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := process.Prestarted(); n != 2 {
+		t.Fatalf("Prestarted() = %d after a Start with Env, want 2", n)
+	}
+	// Kill both: once they are seen dead, Starts pass them over. (One
+	// killed just as Start hands it its function is like any child killed
+	// just after Start: Join reports the signal.)
+	kids := childPids(t)
+	if len(kids) != 2 {
+		t.Fatalf("children %v, want the 2 prestarted", kids)
+	}
+	for _, pid := range kids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for process.Prestarted() != 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("Prestarted() = %d with both killed", process.Prestarted())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 2 {
+		p, err := process.Start(ctx, exitWith, "ok", nil)
+		if err != nil {
+			t.Fatalf("Start %d after the prestarted died: %v", i, err)
+		}
+		if err := p.Join(ctx); err != nil {
+			t.Fatalf("Join %d after the prestarted died: %v", i, err)
+		}
+	}
+	// Prestart counts only the living: it starts two again.
+	prestart(t, ctx, 2)
+	if kids := childPids(t); len(kids) != 2 {
+		t.Fatalf("children %v after Prestart(2), want 2", kids)
+	}
+}
+
+// TestPrestartContext: Prestart whose context ends first returns its
+// error and leaves no child behind (the leak check at the end of the run
+// would see one).
+func TestPrestartContext(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Microsecond)
+	defer cancel()
+	<-ctx.Done()
+	err := process.Prestart(ctx, 2)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Prestart with an ended context = %v", err)
+	}
+	if n := process.Prestarted(); n != 0 {
+		t.Fatalf("Prestarted() = %d", n)
+	}
+	if err := process.Prestart(context.Background(), -1); err == nil {
+		t.Fatal("Prestart(-1) = nil")
+	}
+}
+
+// prestarter prestarts one child, prints its pid and waits to be killed.
+var prestarter = process.MustRegister("prestarter", func(ctx context.Context, _ struct{}) error {
+	if err := process.Prestart(ctx, 1); err != nil {
+		return err
+	}
+	kids, err := children()
+	if err != nil {
+		return err
+	}
+	if len(kids) != 1 {
+		return fmt.Errorf("children %v after Prestart(1)", kids)
+	}
+	fmt.Println(kids[0])
+	<-ctx.Done()
+	return nil
+})
+
+// TestPrestartedDiesWithParent: an idle prestarted child exits when the
+// process that prestarted it dies.
+func TestPrestartedDiesWithParent(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		shmtest.SkipUnsupported(t, "telling a running process from a zombie without /proc")
+	}
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := process.Start(ctx, prestarter, struct{}{}, &process.Options{Stdout: w})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		p.Kill()
+		t.Fatalf("prestarter said %q: %v (%v)", line, err, p.Join(ctx))
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Kill()
+	p.Join(ctx)
+	for running(pid) {
+		if ctx.Err() != nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("prestarted child %d still running after its parent was killed", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func childPids(t *testing.T) []int {
+	t.Helper()
+	kids, err := children()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kids
+}
+
+// children lists the live children of this process, from /proc.
+func children() ([]int, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	me := os.Getpid()
+	var out []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || !running(pid) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		var state string
+		var ppid int
+		if i < 0 {
+			continue
+		}
+		if _, err := fmt.Sscanf(s[i+1:], " %s %d", &state, &ppid); err == nil && ppid == me {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
+}
