@@ -15,6 +15,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/pool"
+	"github.com/shmkit/shmkit/process"
 )
 
 // benchItems is the size of the Map benchmarks: 100 000 tiny tasks.
@@ -171,10 +172,16 @@ func python(b *testing.B, what string, reps, n int) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
-// medianOf times b.N calls of f and returns the median.
-func medianOf(b *testing.B, f func() error) time.Duration {
+// medianOf times b.N calls of f and returns the median. prep, if not
+// nil, runs untimed before each call.
+func medianOf(b *testing.B, prep, f func() error) time.Duration {
 	d := make([]time.Duration, 0, b.N)
 	for range b.N {
+		if prep != nil {
+			if err := prep(); err != nil {
+				b.Fatal(err)
+			}
+		}
 		t0 := time.Now()
 		if err := f(); err != nil {
 			b.Fatal(err)
@@ -198,7 +205,7 @@ func BenchmarkMapPython(b *testing.B) {
 	defer p.Terminate()
 	in := ints(benchItems)
 	b.ResetTimer()
-	ours := medianOf(b, func() error {
+	ours := medianOf(b, nil, func() error {
 		out, err := pool.Map(ctx, p, tinyTask, in)
 		if err == nil {
 			checkSquares(b, out)
@@ -211,22 +218,36 @@ func BenchmarkMapPython(b *testing.B) {
 }
 
 // BenchmarkStartStopPython: BenchmarkStartStop's pool beside Python's
-// Pool(2) started, closed and joined, timed by Python itself.
+// Pool(2) started, closed and joined, timed by Python itself: cold, where
+// New starts its worker processes, and prestarted, where
+// process.Prestart(ctx, 2) ran (untimed) before each New and the workers
+// are handed over to children already up.
 func BenchmarkStartStopPython(b *testing.B) {
 	shmtest.NeedProcesses(b)
 	ctx := context.Background()
-	b.ResetTimer()
-	ours := medianOf(b, func() error {
+	startStop := func() error {
 		p, err := pool.New(ctx, 2, nil)
 		if err != nil {
 			return err
 		}
 		p.Close()
 		return p.Join(ctx)
-	})
-	b.StopTimer()
-	theirs := python(b, "startstop", max(b.N, 3), 0)
-	reportPython(b, ours, theirs, 1)
+	}
+	for _, pre := range []bool{false, true} {
+		name := "cold"
+		var prep func() error
+		if pre {
+			name = "prestarted"
+			prep = func() error { return process.Prestart(ctx, 2) }
+			b.Cleanup(process.StopPrestarted)
+		}
+		b.Run(name, func(b *testing.B) {
+			ours := medianOf(b, prep, startStop)
+			b.StopTimer()
+			theirs := python(b, "startstop", max(b.N, 3), 0)
+			reportPython(b, ours, theirs, 1)
+		})
+	}
 }
 
 func reportPython(b *testing.B, ours, theirs time.Duration, perCall int) {

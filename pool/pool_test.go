@@ -14,6 +14,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/pool"
+	"github.com/shmkit/shmkit/process"
 )
 
 func TestMain(m *testing.M) { shmtest.Main(m) }
@@ -133,6 +134,38 @@ func TestMap(t *testing.T) {
 	ctx := shmtest.Deadline(t, 60*time.Second)
 	t.Run("default", func(t *testing.T) { testMapOn(t, ctx, newPool(t, 2, nil)) })
 	t.Run("prefetch", func(t *testing.T) { testMapOn(t, ctx, newPool(t, 2, &pool.Options{Prefetch: 2})) })
+}
+
+// TestPrestartedWorkers: after process.Prestart the pool's workers are
+// the children already up, and the pool works as any other.
+func TestPrestartedWorkers(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 60*time.Second)
+	t.Cleanup(process.StopPrestarted)
+	if err := process.Prestart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	p := newPool(t, 2, nil)
+	if n := process.Prestarted(); n != 0 {
+		t.Fatalf("Prestarted() = %d after New(2): the workers were not handed to them", n)
+	}
+	testMapOn(t, ctx, p)
+	got, err := pool.Map(ctx, p, pid, ints(40), pool.ChunkSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := p.Workers()
+	for _, w := range got {
+		if !slices.Contains(workers, w) {
+			t.Fatalf("a task ran in pid %d, not in the workers %v", w, workers)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testMapOn(t *testing.T, ctx context.Context, p *pool.Pool) {
