@@ -110,7 +110,7 @@ func (c Comparison) Verdict() string {
 var pythonPeers = map[string][]string{
 	"python Queue": {"shmkit queue spin", "shmkit queue sleep"},
 	"python Pipe":  {"shmkit ring", "shmkit pipe"},
-	"python Pool":  {"shmkit pool"},
+	"python Pool":  {"shmkit pool", "shmkit pool prestarted"},
 	"python Event": {"shmkit event"},
 	"python Lock":  {"shmkit Lock"},
 	"python Value": {"shmkit Lock"},

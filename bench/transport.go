@@ -136,6 +136,10 @@ type Transport struct {
 	// scenario): this process's goroutines, or worker processes the pool
 	// starts itself.
 	OpenPool func(ctx context.Context, workers int) (TaskPool, error)
+	// PrepPool, if set, runs untimed before each pool of the start+stop
+	// row is opened, and such a transport has no Map row (its Map is its
+	// pool's).
+	PrepPool func(ctx context.Context, workers int) error
 }
 
 var registry struct {

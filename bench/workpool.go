@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shmkit/pool"
+	"github.com/shmkit/shmkit/process"
 )
 
 // TaskPool is a pool of workers that square integers: what a pool
@@ -63,19 +64,31 @@ func (s shmkitPool) Close(ctx context.Context) error {
 	return nil
 }
 
+func openShmkitPool(ctx context.Context, workers int) (TaskPool, error) {
+	p, err := pool.New(ctx, workers, nil)
+	if err != nil {
+		return nil, err
+	}
+	return shmkitPool{p}, nil
+}
+
 var _ = Register(Transport{
-	Name:  "shmkit pool",
-	Group: Shmkit,
-	Floor: "go pool",
-	About: "pool.New(ctx, workers, nil): worker processes, pool.Map with the default chunks (Python's ⌈n/(4·workers)⌉); start+stop is New, Close, Join",
-	Only:  []string{"pool"},
-	OpenPool: func(ctx context.Context, workers int) (TaskPool, error) {
-		p, err := pool.New(ctx, workers, nil)
-		if err != nil {
-			return nil, err
-		}
-		return shmkitPool{p}, nil
-	},
+	Name:     "shmkit pool",
+	Group:    Shmkit,
+	Floor:    "go pool",
+	About:    "pool.New(ctx, workers, nil): worker processes, pool.Map with the default chunks (Python's ⌈n/(4·workers)⌉); start+stop is New, Close, Join",
+	Only:     []string{"pool"},
+	OpenPool: openShmkitPool,
+})
+
+var _ = Register(Transport{
+	Name:     "shmkit pool prestarted",
+	Group:    Shmkit,
+	Floor:    "go pool",
+	About:    "start+stop of shmkit pool after process.Prestart(ctx, workers) (untimed): New hands the workers to children already up",
+	Only:     []string{"pool"},
+	OpenPool: openShmkitPool,
+	PrepPool: process.Prestart,
 })
 
 // goPool is the floor: goroutines of this process taking chunks of
@@ -163,11 +176,16 @@ func runPool(r *Runner, sr *ScenarioReport) error {
 		in[i] = i
 	}
 	procs := fmt.Sprint(r.PoolWorkers)
+	defer process.StopPrestarted() // what a failed row left
 	for _, t := range Transports() {
 		if t.OpenPool == nil || !r.Selected(&t, "pool") || r.ctx.Err() != nil {
 			continue
 		}
-		for _, op := range []string{OpMap, OpStartStop} {
+		ops := []string{OpMap, OpStartStop}
+		if t.PrepPool != nil {
+			ops = ops[1:]
+		}
+		for _, op := range ops {
 			row := &Row{Transport: t.Name, Group: t.Group, Op: op, Procs: procs}
 			sr.Rows = append(sr.Rows, row)
 			r.progress(fmt.Sprintf("%-18s %s", t.Name, op))
@@ -229,6 +247,11 @@ func poolStartStop(ctx context.Context, r *Runner, t *Transport, row *Row) error
 	var busy time.Duration
 	var calls int
 	for end := time.Now().Add(r.Duration); calls < poolCalls || time.Now().Before(end); calls++ {
+		if t.PrepPool != nil {
+			if err := t.PrepPool(ctx, r.PoolWorkers); err != nil {
+				return err
+			}
+		}
 		t0 := time.Now()
 		p, err := t.OpenPool(ctx, r.PoolWorkers)
 		if err != nil {
