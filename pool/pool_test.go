@@ -160,6 +160,15 @@ func TestPrestartedWorkers(t *testing.T) {
 			t.Fatalf("a task ran in pid %d, not in the workers %v", w, workers)
 		}
 	}
+	// A prestarted worker that dies is reaped and replaced like any.
+	_, err = pool.Apply(ctx, p, exitWith, 5)
+	var we *pool.WorkerError
+	if !errors.As(err, &we) || we.ExitCode != 5 {
+		t.Fatalf("Apply(os.Exit(5)) on a prestarted worker = %v, want a WorkerError with status 5", err)
+	}
+	if got, err := pool.Map(ctx, p, square, ints(100)); err != nil || len(got) != 100 || got[99] != 99*99 {
+		t.Fatalf("Map after a worker died = %d results, %v", len(got), err)
+	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
