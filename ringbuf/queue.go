@@ -2,19 +2,20 @@ package ringbuf
 
 // A queue is a Ring plus a small control object beside it in the same
 // segment (shm.KindQueue, KindJoinableQueue or KindSimpleQueue, layout
-// version 1). Every word is little-endian and reached only through
+// version 2). Every word is little-endian and reached only through
 // sync/atomic:
 //
 //	off  size  field
 //	0    8     ring          offset of the ring's object header in the segment (set at creation)
 //	8    4     maxsize       0: unbounded; else the most messages Put may have in flight (set at creation)
-//	12   4     used          messages a Put reserved and no Get has finished with (maxsize only)
-//	16   4     slotSeq       futex word of Puts waiting for used < maxsize; bumped when used drops
+//	12   4     used          maxsize only: places counted at the last recount, plus those taken since
+//	16   4     slotSeq       futex word of Puts waiting for a place; bumped when a Get releases
 //	20   4     slotSleepers  Puts asleep, or about to sleep, on slotSeq
 //	24   4     unfinished    JoinableQueue: messages put and not yet TaskDone
 //	28   4     joinSeq       futex word of Joins; bumped when unfinished reaches 0
 //	32   4     joinSleepers  Joins asleep, or about to sleep, on joinSeq
-//	36   28    reserved, zero
+//	36   4     placeLock     maxsize only: the place lock (internal/robust): owner token | waiter bit
+//	40   24    reserved, zero
 //
 // The messages themselves, and the hand-over of their bytes, are the
 // ring's (see the top of ring.go): Put claims, encodes in place (or
@@ -27,15 +28,36 @@ package ringbuf
 // offset, second: an opener that finds the control object finds a whole
 // ring (OpenHandle checks that the offset holds an object of KindRing).
 //
-// used: Put, having encoded the value, increments it with a
-// compare-and-swap that keeps it at most maxsize, then claims, and gives
-// the unit back if the claim fails; Get decrements it after Release. The unit is thus held
-// by the message, not by the process that put it, which is why it is not a
-// semaphore.Bounded (whose units come back when their holder dies: here
-// the holder is the message, and a producer that exited after a Put must
-// not get its units back). The price: a process killed between its
-// increment and its commit (a Put) or between Release and its decrement (a
-// Get) leaks one unit, and the queue holds one message fewer from then on.
+// Places (maxsize only): a message holds a place from the moment its Put
+// claims it until the Get that reads it releases it, that is while its
+// record is CLAIMED, COMMITTED or READING. Put takes the place lock, takes
+// a place and claims, then unlocks and writes and commits: every claim on
+// the ring is made under the lock. used is how many places the last
+// recount found, plus those taken since; only Puts holding the lock write
+// it, and Gets never touch it. While used is below maxsize a Put takes a
+// place by adding one; at maxsize it recounts (Ring.held walks the records
+// between free and tail) and stores what it found. Since no claim is made
+// while it walks and records only lose places, the recount is never below
+// the truth, so used is never below it either, and no Put goes past
+// maxsize. A Get releases, then wakes a waiting Put if one sleeps.
+//
+// A process that dies:
+//
+//   - holding the place lock, after it added to used and before its claim
+//     was published: used counts a place nobody holds, until the next
+//     recount (the next locker takes the lock over: internal/robust).
+//   - between its claim and its commit: its CLAIMED record holds the place
+//     until a consumer skips it (after a poll interval, see ring.go), and
+//     the next recount after that gives it back.
+//   - inside Get, before Release: its READING record keeps the place; it
+//     is delivered again, and the place comes back with that Release.
+//   - after Release, before it woke a waiting Put: that Put recounts when
+//     its poll interval ends.
+//
+// So no death leaks a place. Layout version 1 decremented used in Get
+// after Release, and a process killed between a Put's increment and its
+// commit, or between a Get's Release and its decrement, leaked a place for
+// good: maxsize such deaths wedged the queue.
 //
 // unfinished: Put increments it before the message can be taken (as
 // Python's put does), so a TaskDone never sees it below what was taken;
@@ -64,11 +86,15 @@ package ringbuf
 //
 //   - Bounding by the ring's Len (Put waits while Len ≥ maxsize) lets n
 //     producers that look at once put maxsize + n - 1 messages: the check
-//     and the commit are not one step. used is reserved by a
-//     compare-and-swap before the claim, so it never passes maxsize.
-//   - Decrementing used at Take, before Release, would let a Put in while
-//     the message it replaces may still be delivered again (its consumer
-//     may die before Release), and the queue would briefly hold maxsize + 1.
+//     and the commit are not one step. Here the check and the claim are
+//     one step under the place lock.
+//   - A counter that Gets decrement cannot be recounted: a recount racing
+//     a Get that has released and not yet decremented would count that
+//     place free, and the decrement would then free it twice. And however
+//     the increments and decrements are ordered, a death between the ring's
+//     step and the counter's leaks a place or makes one up.
+//   - Recounting on every Put would walk the ring each time; a Put recounts
+//     only when the count says the queue is full.
 
 import (
 	"bytes"
@@ -81,6 +107,7 @@ import (
 
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/race"
+	"github.com/shmkit/shmkit/internal/robust"
 	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
 )
@@ -94,9 +121,10 @@ const (
 	qOffUnfinished   = 24
 	qOffJoinSeq      = 28
 	qOffJoinSleepers = 32
+	qOffPlaceLock    = 36
 	qPayloadSize     = 64
 
-	queueVersion = 1
+	queueVersion = 2
 )
 
 // DefaultQueueCapacity is the data area of a queue's ring when
@@ -223,6 +251,7 @@ type Queue[T any] struct {
 
 	maxSize                                                     uint32
 	used, slotSeq, slotSleepers, unfinished, joinSeq, joinSleep *atomic.Uint32
+	place                                                       robust.Mutex // maxsize only
 
 	closed atomic.Bool
 }
@@ -395,6 +424,7 @@ func wrapQueue[T any](obj *shm.Object, r *Ring, opts *QueueOptions[T]) (*Queue[T
 	ms := u32(qOffMaxSize)
 	q.used, q.slotSeq, q.slotSleepers = u32(qOffUsed), u32(qOffSlotSeq), u32(qOffSlotSleepers)
 	q.unfinished, q.joinSeq, q.joinSleep = u32(qOffUnfinished), u32(qOffJoinSeq), u32(qOffJoinSleepers)
+	placeLock := u32(qOffPlaceLock)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %v control words: %w", ErrCorrupt, obj.Kind(), err)
 	}
@@ -402,6 +432,7 @@ func wrapQueue[T any](obj *shm.Object, r *Ring, opts *QueueOptions[T]) (*Queue[T
 	if q.maxSize > MaxQueueSize {
 		return nil, fmt.Errorf("%w: %v maxsize %d", ErrCorrupt, obj.Kind(), q.maxSize)
 	}
+	q.place = robust.Mutex{State: placeLock, Obj: obj, Spin: r.spin, Poll: r.poll, Race: q.race, MergeRelease: true}
 	if q.codec == nil {
 		if size, hash, ok := rawType[T](); ok {
 			if err := obj.CheckType(size, hash); err != nil {
@@ -439,8 +470,27 @@ func (q *Queue[T]) Empty() bool { return q.Len() == 0 }
 
 // Full reports whether a Put would wait for a place (MaxSize messages are
 // in the queue or on their way in or out). Without MaxSize it is false.
+// Like Python's full() it may be out of date when it returns; while
+// another Put holds the place lock it answers from the count that Put
+// keeps, which may be high by the places freed since its last recount.
 func (q *Queue[T]) Full() bool {
-	return q.maxSize != 0 && !q.closed.Load() && q.used.Load() >= q.maxSize
+	if q.maxSize == 0 || q.closed.Load() {
+		return false
+	}
+	if q.used.Load() < q.maxSize {
+		return false
+	}
+	self, err := q.ring.self()
+	if err != nil {
+		return false
+	}
+	ok, _, err := q.place.TryLock(self)
+	if err != nil || !ok {
+		return true
+	}
+	defer q.place.Unlock()
+	n, err := q.recount()
+	return err != nil || n >= q.maxSize
 }
 
 // Put puts v at the end of the queue, waiting while ctx allows for a place
@@ -484,14 +534,11 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 		return fmt.Errorf("ringbuf: put: %w: a message of %d bytes, this queue holds at most %d", ErrTooLarge, n, q.ring.MaxRecord())
 	}
 	if q.maxSize != 0 {
+		// Take a place, and claim below, under the place lock (see the
+		// top of this file).
 		if err := q.reserve(ctx, block); err != nil {
 			return err
 		}
-		defer func() {
-			if err != nil {
-				q.unreserve()
-			}
-		}()
 	}
 	if q.joinable {
 		q.unfinished.Add(1)
@@ -517,6 +564,12 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 			}
 		}
 	}
+	if q.maxSize != 0 {
+		if err != nil {
+			q.used.Add(^uint32(0)) // no record holds the place
+		}
+		q.place.Unlock()
+	}
 	if err != nil {
 		return err
 	}
@@ -538,47 +591,48 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 	return c.Commit()
 }
 
-// reserve takes one of the MaxSize places, waiting while ctx allows if block.
+// reserve takes the place lock and one of the MaxSize places, waiting
+// while ctx allows if block (a TryPut waits for the lock no longer than the
+// ring's spin). It returns holding the lock, or an error without it.
 func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
-	try := func() bool {
-		for {
-			u := q.used.Load()
-			if u >= q.maxSize {
-				return false
-			}
-			if q.used.CompareAndSwap(u, u+1) {
-				return true
-			}
-		}
-	}
-	if try() {
-		return nil
-	}
-	if !block {
-		return ErrFull
-	}
-	if wait.Spin(q.ring.spin, func() bool { return q.used.Load() < q.maxSize || q.ring.IsShutdown() }) && try() {
-		return nil
+	self, err := q.ring.self()
+	if err != nil {
+		return err
 	}
 	for {
-		q.slotSleepers.Add(1)
-		seq := q.slotSeq.Load()
-		switch {
-		case try():
-			q.slotSleepers.Add(^uint32(0))
-			return nil
-		case q.closed.Load():
-			q.slotSleepers.Add(^uint32(0))
-			return ErrClosed
-		case q.ring.IsShutdown():
-			q.slotSleepers.Add(^uint32(0))
-			return ErrShutdown
-		}
-		if err := wait.CtxErr(ctx); err != nil {
-			q.slotSleepers.Add(^uint32(0))
+		if err := q.lockPlaces(ctx, self, block); err != nil {
 			return err
 		}
-		_, err := wait.Sleep(ctx, q.slotSeq, seq, q.ring.poll)
+		if q.used.Load() < q.maxSize {
+			q.used.Add(1)
+			return nil
+		}
+		// Full by the count: say we will sleep before recounting, so that
+		// a Get releasing after the recount wakes us (see the top of
+		// ring.go for why this order loses no wake-up).
+		q.slotSleepers.Add(1)
+		seq := q.slotSeq.Load()
+		n, err := q.recount()
+		if err == nil && n < q.maxSize {
+			q.slotSleepers.Add(^uint32(0))
+			q.used.Add(1)
+			return nil
+		}
+		q.place.Unlock()
+		switch {
+		case err != nil:
+		case !block:
+			err = ErrFull
+		case q.closed.Load():
+			err = ErrClosed
+		case q.ring.IsShutdown():
+			err = ErrShutdown
+		default:
+			err = wait.CtxErr(ctx)
+		}
+		if err == nil && !wait.Spin(q.ring.spin, func() bool { return q.slotSeq.Load() != seq }) {
+			_, err = wait.Sleep(ctx, q.slotSeq, seq, q.ring.poll)
+		}
 		q.slotSleepers.Add(^uint32(0))
 		if err != nil {
 			return err
@@ -586,17 +640,38 @@ func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
 	}
 }
 
-// unreserve gives back a place and wakes one waiting Put.
-func (q *Queue[T]) unreserve() {
-	for {
-		u := q.used.Load()
-		if u == 0 {
-			break // only a leak repaired by hand, or corruption, gets here
-		}
-		if q.used.CompareAndSwap(u, u-1) {
-			break
-		}
+// lockPlaces takes the place lock: waiting while ctx allows if block, else
+// trying for at most the ring's spin.
+func (q *Queue[T]) lockPlaces(ctx context.Context, self shm.Token, block bool) error {
+	if block {
+		_, err := q.place.Lock(ctx, self)
+		return err
 	}
+	var err error
+	locked := func() bool {
+		var ok bool
+		ok, _, err = q.place.TryLock(self)
+		return ok || err != nil
+	}
+	if !locked() && !wait.Spin(q.ring.spin, locked) {
+		return ErrFull // another Put holds it for longer: waiting for ring space
+	}
+	return err
+}
+
+// recount counts the places held (see the top of this file) and stores the
+// count in used. The caller holds the place lock.
+func (q *Queue[T]) recount() (uint32, error) {
+	n, err := q.ring.held()
+	if err != nil {
+		return 0, err
+	}
+	q.used.Store(uint32(min(n, MaxQueueSize)))
+	return uint32(n), nil
+}
+
+// released wakes a Put waiting for a place, after a Get released one.
+func (q *Queue[T]) released() {
 	if q.slotSleepers.Load() != 0 {
 		q.slotSeq.Add(1)
 		wait.Wake(q.slotSeq, 1)
@@ -728,7 +803,7 @@ func (q *Queue[T]) done(rec *Record, derr error) error {
 		return errors.Join(derr, err)
 	}
 	if q.maxSize != 0 {
-		q.unreserve()
+		q.released()
 	}
 	return derr
 }
@@ -795,7 +870,7 @@ func (q *Queue[T]) GobDecode(data []byte) error {
 // for vet.
 func (q *Queue[T]) moveFrom(p *Queue[T]) {
 	q.obj, q.own, q.ring, q.codec, q.raw, q.joinable, q.size, q.opts, q.race = p.obj, p.own, p.ring, p.codec, p.raw, p.joinable, p.size, p.opts, p.race
-	q.maxSize, q.used, q.slotSeq, q.slotSleepers = p.maxSize, p.used, p.slotSeq, p.slotSleepers
+	q.maxSize, q.used, q.slotSeq, q.slotSleepers, q.place = p.maxSize, p.used, p.slotSeq, p.slotSleepers, p.place
 	q.unfinished, q.joinSeq, q.joinSleep = p.unfinished, p.joinSeq, p.joinSleep
 }
 

@@ -123,11 +123,21 @@ var killProducer = process.MustRegister("queue-kill-producer", func(ctx context.
 //   - nothing is stuck: every producer that was not killed finishes, the
 //     drain ends and Len is 0.
 //
-// (Bounded queues are not used here: a process killed inside Put or Get of
-// a bounded queue leaks one place, as queue.go documents.)
+// The bounded run (MaxSize 4) checks besides that no kill lost a place:
+// after the producers have finished, the consumers are killed one last
+// time, the parent drains the queue and then puts MaxSize messages without
+// waiting, and a Put more finds the queue full. (Layout version 1 lost a
+// place to each process killed between taking a place and its claim, or
+// between a Get's release and giving the place back; four such kills
+// wedged this queue.)
 func TestQueueKillProducersAndConsumers(t *testing.T) {
-	ctx := shmtest.Deadline(t, 90*time.Second)
 	shmtest.NeedProcesses(t)
+	t.Run("unbounded", func(t *testing.T) { testQueueKills(t, 0) })
+	t.Run("bounded", func(t *testing.T) { testQueueKills(t, 4) })
+}
+
+func testQueueKills(t *testing.T, maxSize int) {
+	ctx := shmtest.Deadline(t, 90*time.Second)
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 4))
@@ -137,7 +147,7 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 		running      = 2 // producers and consumers running at a time
 	)
 	seg := anon(t, 4<<20)
-	q, err := ringbuf.NewQueue(seg, "", &ringbuf.QueueOptions[seqMsg]{Capacity: 16 << 10})
+	q, err := ringbuf.NewQueue(seg, "", &ringbuf.QueueOptions[seqMsg]{MaxSize: maxSize, Capacity: 16 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +209,14 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 			consumers[i] = shmtest.Start(t, ctx, queueConsumer, args)
 		}
 	}
+	if maxSize > 0 {
+		for _, c := range consumers {
+			c.Kill()
+			c.Join(ctx)
+		}
+		consumers = nil
+		checkPlaces(t, ctx, q, maxSize, args)
+	}
 	drained := shutdownAndDrain(t, ctx, q, consumers, args)
 	lost, unmarked, committed := 0, 0, 0
 	for p := range incarnations {
@@ -233,6 +251,100 @@ func TestQueueKillProducersAndConsumers(t *testing.T) {
 	}
 	t.Logf("%d producers and %d consumers killed; %d messages committed, %d lost with killed consumers, %d delivered from producers killed inside Put, %d drained by the parent",
 		producerKills, consumerKills, committed, lost, unmarked, drained)
+}
+
+// checkPlaces drains q (no consumer runs), recording what it takes in the
+// book of a, then checks that every one of its maxSize places is free: as
+// many TryPuts succeed, and one more finds the queue full.
+func checkPlaces(t *testing.T, ctx context.Context, q *ringbuf.Queue[seqMsg], maxSize int, a qmpArgs) {
+	t.Helper()
+	bk := book{a.Book, a.Producers * a.PerProducer}
+	// A dead producer's claim at the front is skipped after a poll
+	// interval: wait well past one before calling the queue empty.
+	for {
+		gctx, cancel := context.WithTimeout(ctx, time.Second)
+		m, err := q.Get(gctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Check != m.check() || int(m.Producer) >= a.Producers || int(m.Seq) >= a.PerProducer {
+			t.Fatalf("drained a bad message %+v", m)
+		}
+		bk.taken(int(m.Producer)*a.PerProducer + int(m.Seq)).Add(1)
+	}
+	for i := range maxSize {
+		if err := q.TryPut(seqMsg{}); err != nil {
+			t.Fatalf("TryPut %d of %d into the drained queue: %v: a place was lost", i+1, maxSize, err)
+		}
+	}
+	if err := q.TryPut(seqMsg{}); !errors.Is(err, ringbuf.ErrFull) {
+		t.Fatalf("TryPut %d into a queue of MaxSize %d = %v, want ErrFull", maxSize+1, maxSize, err)
+	}
+	for range maxSize {
+		if m, err := q.TryGet(); err != nil || m != (seqMsg{}) {
+			t.Fatalf("TryGet = %+v, %v; want the zero message", m, err)
+		}
+	}
+}
+
+// putBlocked puts a message of a.Size bytes into a.Q, which has no room
+// for it: it waits in the ring's claim, holding the place lock, until
+// killed.
+var putBlocked = process.MustRegister("queue-put-blocked", func(ctx context.Context, a bytesQueueArgs) error {
+	return a.Q.Put(ctx, make([]byte, a.Size))
+})
+
+type bytesQueueArgs struct {
+	Q    *ringbuf.Queue[[]byte]
+	Size int
+}
+
+// TestQueueDeadPutKeepsNoPlace: a producer killed after it took a place
+// and before its claim (here: waiting for room in the ring) leaves the
+// place free for the next Puts. Layout version 1 lost it for good.
+func TestQueueDeadPutKeepsNoPlace(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	seg := anon(t, 1<<20)
+	const maxSize, size = 3, 200 // two messages of 200 B fill a 512-byte ring
+	q, err := ringbuf.NewQueue(seg, "", &ringbuf.QueueOptions[[]byte]{MaxSize: maxSize, Capacity: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for range 2 {
+		if err := q.Put(ctx, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := shmtest.Start(t, ctx, putBlocked, bytesQueueArgs{Q: q, Size: size})
+	// The child has its place once the count says the queue is full.
+	for !q.Full() {
+		if ctx.Err() != nil {
+			t.Fatal("the child never took its place")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // into the claim, most likely
+	p.Kill()
+	p.Join(ctx)
+	for range 2 {
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range maxSize {
+		if err := q.TryPut([]byte{byte(i)}); err != nil {
+			t.Fatalf("TryPut %d of %d after the child died holding a place: %v", i+1, maxSize, err)
+		}
+	}
+	if err := q.TryPut([]byte{9}); !errors.Is(err, ringbuf.ErrFull) {
+		t.Fatalf("TryPut %d = %v, want ErrFull", maxSize+1, err)
+	}
 }
 
 // shutdownAndDrain shuts q down, waits for the consumers to finish, and

@@ -1,6 +1,7 @@
 package ringbuf_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/shmkit/shmkit/ringbuf"
@@ -22,8 +23,8 @@ func TestQueueLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer obj.Close()
-	if obj.Size() != 64 || obj.Version() != 1 {
-		t.Fatalf("payload of %d bytes, version %d; want 64, 1", obj.Size(), obj.Version())
+	if obj.Size() != 64 || obj.Version() != 2 {
+		t.Fatalf("payload of %d bytes, version %d; want 64, 2", obj.Size(), obj.Version())
 	}
 	u32 := func(off uint64) uint32 {
 		w, err := obj.Payload().Uint32(off)
@@ -57,17 +58,32 @@ func TestQueueLayout(t *testing.T) {
 			}
 		}
 	}
-	check("new", map[uint64]uint32{8: 5, 12: 0, 24: 0})
+	check("new", map[uint64]uint32{8: 5, 12: 0, 24: 0, 36: 0})
 	if err := q.Put(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	check("put", map[uint64]uint32{12: 1, 24: 1})
+	check("put", map[uint64]uint32{12: 1, 24: 1, 36: 0})
 	if _, err := q.Get(ctx); err != nil {
 		t.Fatal(err)
 	}
-	check("got", map[uint64]uint32{12: 0, 24: 1})
+	// Gets do not touch used: the next Put that finds it at maxsize
+	// recounts.
+	check("got", map[uint64]uint32{12: 1, 24: 1})
 	if err := q.TaskDone(); err != nil {
 		t.Fatal(err)
 	}
 	check("done", map[uint64]uint32{24: 0})
+	for i := range 4 {
+		if err := q.Put(ctx, int32(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("at maxsize by the count", map[uint64]uint32{12: 5})
+	if err := q.Put(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	check("recounted: 4 held, plus the new one", map[uint64]uint32{12: 5, 24: 5, 36: 0})
+	if err := q.TryPut(6); !errors.Is(err, ringbuf.ErrFull) {
+		t.Fatalf("TryPut on a full queue = %v, want ErrFull", err)
+	}
 }
