@@ -54,11 +54,10 @@
 //   - Len is a counter in shared memory: exact, except that a process
 //     killed between a commit or take and the counter's update leaves it
 //     off by one while the ring holds records (an empty ring says 0).
-//   - A process killed inside a Put or Get of a queue with a MaxSize may
-//     leak one place of it for good; a producer killed inside a Put of a
-//     JoinableQueue leaves a task that never finishes (Join waits for its
-//     context). A consumer killed after Get returned has consumed the
-//     message.
+//   - A producer killed inside a Put of a JoinableQueue leaves a task that
+//     never finishes (Join waits for its context). A consumer killed after
+//     Get returned has consumed the message. (A process killed inside a
+//     Put or Get of a queue with a MaxSize loses no place: see queue.go.)
 //   - Queue codecs are per process: every process must use the same one,
 //     and a queue passed to a child uses the default.
 //   - A batch (ClaimBatch, TakeBatch) is placed like one record: all its

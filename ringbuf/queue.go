@@ -222,10 +222,9 @@ type QueueOptions[T any] struct {
 // consumer killed inside Get loses nothing (another Get returns the
 // message, possibly out of order), and one killed after Get returned had
 // consumed it. A producer killed inside Put has put nothing. With MaxSize,
-// a process killed inside Put (after reserving its place) or inside Get
-// (after releasing the message) leaks one place, and the queue holds one
-// message fewer from then on. Len is exact (see Ring.Len for the one
-// exception).
+// a process killed inside Put or Get loses no place: places are counted
+// from the ring's records when the count says the queue is full (see the
+// top of queue.go). Len is exact (see Ring.Len for the one exception).
 //
 // Shutdown ends the queue for everyone (Python 3.13's shutdown()): later
 // Puts fail with ErrShutdown; Gets drain what is left, then fail with
