@@ -16,7 +16,6 @@ import (
 
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
-	"github.com/shmkit/shmkit/shm"
 )
 
 // prestart prestarts n children for t and stops the idle ones when t ends.
@@ -38,52 +37,11 @@ func TestPrestartedRunsStart(t *testing.T) {
 	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
 	prestart(t, ctx, 2)
-	seg, err := shm.New(1<<20, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	obj, err := seg.AllocBytes("data", 100000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	note, err := seg.AllocBytes("note", 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer note.Close()
-	p, err := process.Start(ctx, fill, fillArgs{Seg: seg, Obj: obj, Mul: 5}, &process.Options{Name: "prefilled"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := process.Prestarted(); got != 1 {
-		t.Errorf("Prestarted() = %d after a Start, want 1: Start did not use one", got)
-	}
-	if err := p.Join(ctx); err != nil {
-		t.Fatalf("Join = %v", err)
-	}
-	for i, c := range obj.UnsafeBytes() {
-		if c != byte(i*5) {
-			t.Fatalf("byte %d = %d, want %d", i, c, byte(i*5))
+	runFill(t, ctx, "prefilled", 5, func() {
+		if got := process.Prestarted(); got != 1 {
+			t.Errorf("Prestarted() = %d after a Start, want 1: Start did not use one", got)
 		}
-	}
-	if got := strings.TrimRight(string(note.UnsafeBytes()), "\x00"); got != "prefilled" {
-		t.Errorf("child's CurrentName = %q, want prefilled", got)
-	}
-	in, err := seg.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := 0
-	for _, s := range in.Processes {
-		if s.Alive {
-			live++
-		}
-	}
-	if len(in.Processes) != 2 || live != 1 {
-		t.Errorf("process table after the child = %+v, want 2 claims, 1 alive", in.Processes)
-	}
+	})
 	process.StopPrestarted()
 	if got := process.Prestarted(); got != 0 {
 		t.Errorf("Prestarted() = %d after StopPrestarted", got)
@@ -175,7 +133,7 @@ func TestPrestartedPassedOver(t *testing.T) {
 	// Kill both: once they are seen dead, Starts pass them over. (One
 	// killed just as Start hands it its function is like any child killed
 	// just after Start: Join reports the signal.)
-	kids := childPids(t)
+	kids := shmtest.Children()
 	if len(kids) != 2 {
 		t.Fatalf("children %v, want the 2 prestarted", kids)
 	}
@@ -199,7 +157,7 @@ func TestPrestartedPassedOver(t *testing.T) {
 	}
 	// Prestart counts only the living: it starts two again.
 	prestart(t, ctx, 2)
-	if kids := childPids(t); len(kids) != 2 {
+	if kids := shmtest.Children(); len(kids) != 2 {
 		t.Fatalf("children %v after Prestart(2), want 2", kids)
 	}
 }
@@ -229,10 +187,7 @@ var prestarter = process.MustRegister("prestarter", func(ctx context.Context, _ 
 	if err := process.Prestart(ctx, 1); err != nil {
 		return err
 	}
-	kids, err := children()
-	if err != nil {
-		return err
-	}
+	kids := shmtest.Children()
 	if len(kids) != 1 {
 		return fmt.Errorf("children %v after Prestart(1)", kids)
 	}
@@ -277,44 +232,4 @@ func TestPrestartedDiesWithParent(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-func childPids(t *testing.T) []int {
-	t.Helper()
-	kids, err := children()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kids
-}
-
-// children lists the live children of this process, from /proc.
-func children() ([]int, error) {
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	me := os.Getpid()
-	var out []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || !running(pid) {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		var state string
-		var ppid int
-		if i < 0 {
-			continue
-		}
-		if _, err := fmt.Sscanf(s[i+1:], " %s %d", &state, &ppid); err == nil && ppid == me {
-			out = append(out, pid)
-		}
-	}
-	return out, nil
 }

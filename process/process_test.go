@@ -88,6 +88,15 @@ func init() {
 func TestAnonymousSegmentReachesChild(t *testing.T) {
 	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
+	runFill(t, ctx, "filler", 3, nil)
+}
+
+// runFill starts fill under name over a fresh anonymous segment, calls
+// started (if not nil) once Start has returned, and checks that the child
+// mapped the segment, wrote what it was asked under the name it was
+// given, and detached cleanly.
+func runFill(t *testing.T, ctx context.Context, name string, mul int, started func()) {
+	t.Helper()
 	seg, err := shm.New(1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -103,23 +112,26 @@ func TestAnonymousSegmentReachesChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer note.Close()
-	p, err := process.Start(ctx, fill, fillArgs{Seg: seg, Obj: obj, Mul: 3}, &process.Options{Name: "filler"})
+	p, err := process.Start(ctx, fill, fillArgs{Seg: seg, Obj: obj, Mul: mul}, &process.Options{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != "filler" || p.Pid() <= 0 {
+	if p.Name() != name || p.Pid() <= 0 {
 		t.Errorf("Name %q Pid %d", p.Name(), p.Pid())
+	}
+	if started != nil {
+		started()
 	}
 	if err := p.Join(ctx); err != nil {
 		t.Fatalf("Join = %v", err)
 	}
 	for i, c := range obj.UnsafeBytes() {
-		if c != byte(i*3) {
-			t.Fatalf("byte %d = %d, want %d", i, c, byte(i*3))
+		if c != byte(i*mul) {
+			t.Fatalf("byte %d = %d, want %d", i, c, byte(i*mul))
 		}
 	}
-	if got := strings.TrimRight(string(note.UnsafeBytes()), "\x00"); got != "filler" {
-		t.Errorf("child's CurrentName = %q, want filler", got)
+	if got := strings.TrimRight(string(note.UnsafeBytes()), "\x00"); got != name {
+		t.Errorf("child's CurrentName = %q, want %s", got, name)
 	}
 	// The child detached cleanly: only this process is alive in the table.
 	in, err := seg.Info()

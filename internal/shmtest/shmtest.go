@@ -178,11 +178,37 @@ func Leaks() []string {
 	return out
 }
 
-// children lists this process's live children, where /proc tells.
+// children lists this process's children (zombies too), where /proc
+// tells.
 func children() []string {
+	var out []string
+	for _, c := range listChildren() {
+		out = append(out, c.desc+" state "+c.state)
+	}
+	return out
+}
+
+// Children returns the pids of this process's children that have not
+// exited (a zombie has), where /proc tells; none elsewhere.
+func Children() []int {
+	var out []int
+	for _, c := range listChildren() {
+		if c.state != "Z" && c.state != "X" {
+			out = append(out, c.pid)
+		}
+	}
+	return out
+}
+
+type child struct {
+	pid         int
+	desc, state string // "pid (comm)", and the state letter
+}
+
+func listChildren() []child {
 	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	me := os.Getpid()
-	var out []string
+	var out []child
 	for _, d := range dirs {
 		b, err := os.ReadFile(d)
 		if err != nil {
@@ -195,11 +221,14 @@ func children() []string {
 			continue
 		}
 		var state string
-		var ppid int
+		var pid, ppid int
 		if _, err := fmt.Sscanf(s[i+1:], " %s %d", &state, &ppid); err != nil || ppid != me {
 			continue
 		}
-		out = append(out, strings.TrimSpace(s[:i+1])+" state "+state)
+		if _, err := fmt.Sscanf(s, "%d", &pid); err != nil {
+			continue
+		}
+		out = append(out, child{pid, strings.TrimSpace(s[:i+1]), state})
 	}
 	return out
 }
