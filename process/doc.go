@@ -26,13 +26,14 @@
 //
 // # Prestarted children
 //
-// A start costs a program's start: on the 2-core machines we measure on,
-// 7–20 ms from Start to a running function, most of it the runtime's and
-// the packages' initialization, growing with the binary. Prestart(ctx, n)
+// A start costs a program's start: most of it the runtime's and the
+// packages' initialization, which grows with the binary and is tens of
+// times a hand-over's cost (BenchmarkStartJoin, and the pool's
+// BenchmarkStartStopPython, cold and prestarted). Prestart(ctx, n)
 // pays that ahead of time: it starts n children that run the program's
 // initialization, reach Main and wait; Start hands its function to one of
 // them over a Unix socket (the argument, and the segments' descriptors
-// attached), which takes well under a millisecond. It is Python's
+// attached). It is Python's
 // forkserver idea, without fork. Nothing else changes: the child runs the
 // function once and exits, Join reports its status, and it dies with its
 // parent as any child does. A child is used once and not replaced; call

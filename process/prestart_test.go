@@ -233,3 +233,42 @@ func TestPrestartedDiesWithParent(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestPrestartedHoldOnlyTheirOwnSocket: children prestarted together do
+// not inherit each other's socket ends (each would hold the other's
+// lifeline open), and a Start whose context has ended starts nothing.
+func TestPrestartedHoldOnlyTheirOwnSocket(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		shmtest.SkipUnsupported(t, "listing a process's descriptors without /proc")
+	}
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	prestart(t, ctx, 4)
+	kids := shmtest.Children()
+	if len(kids) != 4 {
+		t.Fatalf("children %v, want 4", kids)
+	}
+	for _, pid := range kids {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sockets []string
+		for _, fd := range fds {
+			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+				sockets = append(sockets, fd.Name()+" "+l)
+			}
+		}
+		if len(sockets) != 1 {
+			t.Errorf("prestarted child %d holds sockets %v, want only its own", pid, sockets)
+		}
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := process.Start(done, exitWith, "ok", nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Start with an ended context = %v, want context.Canceled", err)
+	}
+	if n := process.Prestarted(); n != 4 {
+		t.Errorf("Prestarted() = %d after a Start with an ended context, want 4", n)
+	}
+}

@@ -47,6 +47,7 @@ func Prestart(ctx context.Context, n int) error {
 	}
 	prestarted.Lock()
 	missing := n - prestarted.prune()
+	gen := prestarted.gen
 	prestarted.Unlock()
 	if missing <= 0 {
 		return nil
@@ -61,8 +62,14 @@ func Prestart(ctx context.Context, n int) error {
 				return
 			}
 			prestarted.Lock()
-			prestarted.idle = append(prestarted.idle, sp)
+			stopped := prestarted.gen != gen
+			if !stopped {
+				prestarted.idle = append(prestarted.idle, sp)
+			}
 			prestarted.Unlock()
+			if stopped {
+				sp.drop() // StopPrestarted ran while it came up
+			}
 		})
 	}
 	wg.Wait()
@@ -80,11 +87,13 @@ func Prestarted() int {
 }
 
 // StopPrestarted kills the idle prestarted children and waits until they
-// have exited. Children already handed a function are not touched.
+// have exited; children a Prestart is still starting are killed as they
+// come up. Children already handed a function are not touched.
 func StopPrestarted() {
 	prestarted.Lock()
 	idle := prestarted.idle
 	prestarted.idle = nil
+	prestarted.gen++
 	prestarted.Unlock()
 	for _, sp := range idle {
 		sp.drop()
@@ -97,6 +106,7 @@ var prestarted spares
 type spares struct {
 	sync.Mutex
 	idle []*spare
+	gen  uint64 // StopPrestarted calls: children that come up after one are dropped
 }
 
 // prune forgets the idle children that have died, and returns how many
@@ -146,12 +156,19 @@ func spawnPrestarted(ctx context.Context) (*spare, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Under ForkLock, as os and net make descriptors: a child started
+	// between the socketpair and the close-on-exec would inherit both
+	// ends, and hold this child's lifeline open.
+	syscall.ForkLock.RLock()
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("socket pair: %w", err)
 	}
-	syscall.CloseOnExec(fds[0])
-	syscall.CloseOnExec(fds[1])
 	// Non-blocking, so that this end's reads wait in the poller, with
 	// deadlines.
 	if err := syscall.SetNonblock(fds[0], true); err != nil {
@@ -177,21 +194,36 @@ func spawnPrestarted(ctx context.Context) (*spare, error) {
 		sp.werr = cmd.Wait()
 		close(sp.exited)
 	}()
-	stop := context.AfterFunc(ctx, func() { sock.SetReadDeadline(time.Now()) })
+	// Wait for the ready byte; ctx ending or the child exiting ends the
+	// wait (a deadline in the past), and the deadline is cleared only once
+	// nothing can set it any more.
+	read, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+		case <-sp.exited:
+		case <-read:
+			return
+		}
+		sock.SetReadDeadline(time.Now())
+	}()
 	var b [1]byte
 	_, err = io.ReadFull(sock, b[:])
-	stop()
+	close(read)
+	<-watched
 	sock.SetReadDeadline(time.Time{})
 	if err == nil && b[0] != readyByte {
 		err = fmt.Errorf("it sent %q, not the ready byte", b[0])
 	}
 	if err != nil {
+		exited := sp.gone()
 		sp.drop()
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
-		}
-		if errors.Is(err, io.EOF) {
-			err = fmt.Errorf("%w before it was ready (does its main call process.Main first?): %v", ErrBootstrap, sp.werr)
+		case exited || errors.Is(err, io.EOF):
+			err = fmt.Errorf("%w: it exited before it was ready (does its main call process.Main first?): %v", ErrBootstrap, sp.werr)
 		}
 		return nil, fmt.Errorf("prestarted child %d: %w", cmd.Process.Pid, err)
 	}
@@ -199,10 +231,10 @@ func spawnPrestarted(ctx context.Context) (*spare, error) {
 }
 
 // takePrestarted takes an idle prestarted child for a Start with opts
-// that passes files segments, or returns nil if there is none or it cannot
-// serve them.
-func takePrestarted(opts *Options, files int) *spare {
-	if opts.Stdin != nil || opts.Stdout != nil || opts.Stderr != nil || len(opts.Env) > 0 || files > maxRights {
+// that passes files segments and an encoded argument of argSize bytes, or
+// returns nil if there is none or it cannot serve them.
+func takePrestarted(opts *Options, files, argSize int) *spare {
+	if opts.Stdin != nil || opts.Stdout != nil || opts.Stderr != nil || len(opts.Env) > 0 || files > maxRights || argSize > maxBootstrap/2 {
 		return nil
 	}
 	prestarted.Lock()
@@ -310,7 +342,7 @@ func receiveHandOver(fd int) (msg []byte, files []*os.File, err error) {
 	oob := make([]byte, syscall.CmsgSpace(4*maxRights))
 	var n, oobn, flags int
 	for {
-		n, oobn, flags, _, err = syscall.Recvmsg(fd, buf, oob, 0)
+		n, oobn, flags, _, err = syscall.Recvmsg(fd, buf, oob, recvFlags)
 		if err != syscall.EINTR {
 			break
 		}

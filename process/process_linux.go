@@ -8,3 +8,7 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// recvFlags makes the descriptors a prestarted child receives close-on-exec
+// as they arrive.
+const recvFlags = syscall.MSG_CMSG_CLOEXEC

@@ -38,7 +38,7 @@ func StopPrestarted() {}
 
 type spare struct{}
 
-func takePrestarted(*Options, int) *spare { return nil }
+func takePrestarted(*Options, int, int) *spare { return nil }
 
 func (*spare) handOver(context.Context, string, bootstrap, []*os.File) (*Process, error) {
 	return nil, supported()

@@ -238,7 +238,10 @@ func start(ctx context.Context, fn string, arg []byte, segs *segmentSet, opts *O
 			name = current.name + ":" + strconv.FormatInt(counter.Load(), 10)
 		}
 	}
-	if sp := takePrestarted(opts, len(segs.files)); sp != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start %q: %w", fn, err)
+	}
+	if sp := takePrestarted(opts, len(segs.files), len(arg)); sp != nil {
 		p, err := sp.handOver(ctx, name, bootstrap{Func: fn, Name: name, ParentPid: os.Getpid(), Segments: segs.ids, Arg: arg}, segs.files)
 		if err == nil {
 			return p, nil
