@@ -54,10 +54,11 @@
 //   - Len is a counter in shared memory: exact, except that a process
 //     killed between a commit or take and the counter's update leaves it
 //     off by one while the ring holds records (an empty ring says 0).
-//   - A producer killed inside a Put of a JoinableQueue leaves a task that
-//     never finishes (Join waits for its context). A consumer killed after
-//     Get returned has consumed the message. (A process killed inside a
-//     Put or Get of a queue with a MaxSize loses no place: see queue.go.)
+//   - A consumer killed after Get returned has consumed the message; one
+//     killed before a JoinableQueue's TaskDone leaves its task unfinished,
+//     as in Python. (A process killed inside a Put or Get loses no place of
+//     a queue with a MaxSize, and leaves no task of a JoinableQueue whose
+//     message it did not commit: see queue.go.)
 //   - Queue codecs are per process: every process must use the same one,
 //     and a queue passed to a child uses the default.
 //   - A batch (ClaimBatch, TakeBatch) is placed like one record: all its

@@ -36,3 +36,14 @@ func (r *Ring) held() (int, error) {
 	}
 	return n, nil
 }
+
+// committedAt reports whether the record at position pos was committed:
+// it is COMMITTED, READING or DONE. The caller knows that no claim has
+// reused pos since the record was claimed (a joinable queue's place lock).
+func (r *Ring) committedAt(pos uint64) bool {
+	switch hdrState(r.hdr(pos &^ 7).Load()) {
+	case stCommitted, stReading, stDone:
+		return true
+	}
+	return false
+}

@@ -3,7 +3,9 @@ package ringbuf
 // A JoinableQueue is a Queue whose control object (shm.KindJoinableQueue;
 // layout at the top of queue.go) also counts unfinished tasks: Put adds
 // one before its message can be taken, TaskDone takes one away, and Join
-// waits on joinSeq for the count to reach zero.
+// waits on joinSeq for the count to reach zero. A Put that dies midway is
+// finished by the next holder of the place lock (see the top of
+// queue.go).
 
 import (
 	"context"
@@ -25,10 +27,12 @@ import (
 // The Queue's guarantees hold, and the count's are these: a Put that
 // fails leaves it as it was; a TaskDone synchronizes before the Join it
 // lets return, in the sense of [the Go memory model]. A producer killed
-// inside Put, after counting its task and before committing the message,
-// leaves the count one too high for good, and Join then returns only when
-// its context ends. A consumer killed between Get and TaskDone leaves its
-// task unfinished, as in Python.
+// inside Put leaves a task only if its message was committed; the next Put,
+// or a Join within a poll interval, finds that out. A consumer killed
+// between Get and TaskDone leaves its task unfinished, as in Python.
+//
+// Its Puts run one at a time, each whole under a lock (the copy into the
+// ring included), so that the count and the message go in together.
 //
 // [the Go memory model]: https://go.dev/ref/mem
 type JoinableQueue[T any] struct {
@@ -82,7 +86,7 @@ func (j *JoinableQueue[T]) Unfinished() int {
 	if j.closed.Load() {
 		return 0
 	}
-	return int(j.unfinished.Load())
+	return int(uint32(j.tasks.Load()))
 }
 
 // Join waits, while ctx allows, until every task put is done (the count
@@ -95,7 +99,7 @@ func (j *JoinableQueue[T]) Join(ctx context.Context) error {
 		}
 		j.joinSleep.Add(1)
 		seq := j.joinSeq.Load()
-		if j.unfinished.Load() == 0 {
+		if uint32(j.tasks.Load()) == 0 {
 			j.joinSleep.Add(^uint32(0))
 			j.race.Acquire()
 			return nil
@@ -104,11 +108,27 @@ func (j *JoinableQueue[T]) Join(ctx context.Context) error {
 			j.joinSleep.Add(^uint32(0))
 			return err
 		}
-		_, err := wait.Sleep(ctx, j.joinSeq, seq, j.ring.poll)
+		polled, err := wait.Sleep(ctx, j.joinSeq, seq, j.ring.poll)
 		j.joinSleep.Add(^uint32(0))
 		if err != nil {
 			return err
 		}
+		if polled && j.tasks.Load()&taskPending != 0 {
+			j.finishDeadPut()
+		}
+	}
+}
+
+// finishDeadPut finishes the task of a Put that died holding the place
+// lock, if its owner is dead: TryLock takes a dead owner's lock over.
+func (j *JoinableQueue[T]) finishDeadPut() {
+	self, err := j.ring.self()
+	if err != nil {
+		return
+	}
+	if ok, _, err := j.place.TryLock(self); err == nil && ok {
+		j.finishDead()
+		j.place.Unlock()
 	}
 }
 

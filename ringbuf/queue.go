@@ -11,11 +11,14 @@ package ringbuf
 //	12   4     used          maxsize only: places counted at the last recount, plus those taken since
 //	16   4     slotSeq       futex word of Puts waiting for a place; bumped when a Get releases
 //	20   4     slotSleepers  Puts asleep, or about to sleep, on slotSeq
-//	24   4     unfinished    JoinableQueue: messages put and not yet TaskDone
+//	24   4     reserved, zero (version 1: unfinished)
 //	28   4     joinSeq       futex word of Joins; bumped when unfinished reaches 0
 //	32   4     joinSleepers  Joins asleep, or about to sleep, on joinSeq
-//	36   4     placeLock     maxsize only: the place lock (internal/robust): owner token | waiter bit
-//	40   24    reserved, zero
+//	36   4     placeLock     maxsize or joinable: the place lock (internal/robust): owner token | waiter bit
+//	40   8     tasks         JoinableQueue: bits 0-31 unfinished, tasks put and not yet done;
+//	                         bit 32 pending, the Put holding the place lock has counted its task
+//	48   8     putPos        JoinableQueue: where that Put claimed, plus 1; 0 before its claim
+//	56   8     reserved, zero
 //
 // The messages themselves, and the hand-over of their bytes, are the
 // ring's (see the top of ring.go): Put claims, encodes in place (or
@@ -59,13 +62,24 @@ package ringbuf
 // commit, or between a Get's Release and its decrement, leaked a place for
 // good: maxsize such deaths wedged the queue.
 //
-// unfinished: Put increments it before the message can be taken (as
-// Python's put does), so a TaskDone never sees it below what was taken;
-// a Put that fails after the increment takes it back. TaskDone decrements
-// it with a compare-and-swap that refuses to go below zero, and the
-// decrement to zero bumps joinSeq and wakes every Join. A producer killed
-// between increment and commit leaves it one too high, and Join then
-// waits until its context ends.
+// Tasks (JoinableQueue): a joinable queue's Put runs whole under the
+// place lock. It counts its task (unfinished + 1) and sets pending in one
+// compare-and-swap on tasks, before its message can be taken (as Python's
+// put does), so a TaskDone never sees unfinished below what was taken;
+// after its claim it stores putPos; after its commit it clears pending
+// (and a Put that failed takes its count back in the same step). TaskDone
+// takes one away with a compare-and-swap that refuses to go below zero;
+// the step to zero bumps joinSeq and wakes every Join.
+//
+// A Put that dies in between leaves pending set under a dead owner of the
+// place lock. Whoever takes the lock next (the next Put, or a Join that has
+// waited a poll interval and finds pending set) finishes it: if putPos
+// names a record that was committed (COMMITTED, READING or DONE: no claim
+// can have reused its space, claims need the lock) the task stays counted,
+// otherwise (no claim yet, or a CLAIMED record a consumer will skip) the
+// count goes back down. So a producer killed inside Put leaves no task
+// that never finishes. A consumer killed between Get and TaskDone does, as
+// in Python.
 //
 // The race detector sees none of this (see the end of ring.go's essay):
 // each queue has a sentinel per process, which TaskDone releases (merging)
@@ -118,7 +132,8 @@ const (
 	qOffUsed         = 12
 	qOffSlotSeq      = 16
 	qOffSlotSleepers = 20
-	qOffUnfinished   = 24
+	qOffTasks        = 40
+	qOffPutPos       = 48
 	qOffJoinSeq      = 28
 	qOffJoinSleepers = 32
 	qOffPlaceLock    = 36
@@ -248,9 +263,10 @@ type Queue[T any] struct {
 	opts     Options
 	race     race.Sentinel // for unfinished: TaskDone before Join
 
-	maxSize                                                     uint32
-	used, slotSeq, slotSleepers, unfinished, joinSeq, joinSleep *atomic.Uint32
-	place                                                       robust.Mutex // maxsize only
+	maxSize                                         uint32
+	used, slotSeq, slotSleepers, joinSeq, joinSleep *atomic.Uint32
+	tasks, putPos                                   *atomic.Uint64 // joinable only
+	place                                           robust.Mutex   // maxsize or joinable
 
 	closed atomic.Bool
 }
@@ -422,8 +438,14 @@ func wrapQueue[T any](obj *shm.Object, r *Ring, opts *QueueOptions[T]) (*Queue[T
 		race: race.For(h.Segment, h.Offset)}
 	ms := u32(qOffMaxSize)
 	q.used, q.slotSeq, q.slotSleepers = u32(qOffUsed), u32(qOffSlotSeq), u32(qOffSlotSleepers)
-	q.unfinished, q.joinSeq, q.joinSleep = u32(qOffUnfinished), u32(qOffJoinSeq), u32(qOffJoinSleepers)
+	q.joinSeq, q.joinSleep = u32(qOffJoinSeq), u32(qOffJoinSleepers)
 	placeLock := u32(qOffPlaceLock)
+	u64 := func(off uint64) *atomic.Uint64 {
+		w, err := p.Uint64(off)
+		errs = append(errs, err)
+		return w
+	}
+	q.tasks, q.putPos = u64(qOffTasks), u64(qOffPutPos)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %v control words: %w", ErrCorrupt, obj.Kind(), err)
 	}
@@ -488,6 +510,7 @@ func (q *Queue[T]) Full() bool {
 		return true
 	}
 	defer q.place.Unlock()
+	q.finishDead()
 	n, err := q.recount()
 	return err != nil || n >= q.maxSize
 }
@@ -532,20 +555,16 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 	if n > q.ring.MaxRecord() {
 		return fmt.Errorf("ringbuf: put: %w: a message of %d bytes, this queue holds at most %d", ErrTooLarge, n, q.ring.MaxRecord())
 	}
-	if q.maxSize != 0 {
-		// Take a place, and claim below, under the place lock (see the
-		// top of this file).
+	locked := q.maxSize != 0 || q.joinable
+	if locked {
+		// Under the place lock (see the top of this file): a bounded
+		// queue's place and claim, a joinable queue's whole Put.
 		if err := q.reserve(ctx, block); err != nil {
 			return err
 		}
 	}
 	if q.joinable {
-		q.unfinished.Add(1)
-		defer func() {
-			if err != nil {
-				q.taskDone()
-			}
-		}()
+		q.countTask()
 	}
 	var c Claim
 	if block {
@@ -563,36 +582,98 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 			}
 		}
 	}
-	if q.maxSize != 0 {
-		if err != nil {
+	if err != nil {
+		if q.maxSize != 0 {
 			q.used.Add(^uint32(0)) // no record holds the place
 		}
-		q.place.Unlock()
-	}
-	if err != nil {
+		if q.joinable {
+			q.endTask(false)
+		}
+		if locked {
+			q.place.Unlock()
+		}
 		return err
+	}
+	if q.joinable {
+		q.putPos.Store(c.pos + 1)
+	} else if locked {
+		q.place.Unlock()
 	}
 	if q.raw && q.size > 0 {
 		// The payload is 8-aligned (record headers are 8 bytes at
 		// 8-aligned positions) and T holds no pointers: rawType checked.
-		p, perr := layout.UnsafePointer[T](layout.Of(c.Bytes()), 0)
-		if perr != nil {
+		if p, perr := layout.UnsafePointer[T](layout.Of(c.Bytes()), 0); perr == nil {
+			*p = v
+		} else {
 			// Cannot be; commit what we have (a zero message) rather than
 			// stall the ring, and report it.
 			clear(c.Bytes())
-			c.Commit()
-			return fmt.Errorf("%w: ringbuf: put: %w", ErrCorrupt, perr)
+			err = fmt.Errorf("%w: ringbuf: put: %w", ErrCorrupt, perr)
 		}
-		*p = v
 	} else {
 		copy(c.Bytes(), msg)
 	}
-	return c.Commit()
+	cerr := c.Commit()
+	if q.joinable {
+		q.endTask(cerr == nil)
+		q.place.Unlock()
+	}
+	return errors.Join(err, cerr)
 }
 
-// reserve takes the place lock and one of the MaxSize places, waiting
-// while ctx allows if block (a TryPut waits for the lock no longer than the
-// ring's spin). It returns holding the lock, or an error without it.
+// countTask counts the task of the Put that holds the place lock, and
+// marks it pending (see the top of this file).
+func (q *Queue[T]) countTask() {
+	q.putPos.Store(0)
+	for {
+		t := q.tasks.Load()
+		if q.tasks.CompareAndSwap(t, (t+1)|taskPending) {
+			return
+		}
+	}
+}
+
+// endTask ends the pending task of the Put that holds the place lock:
+// still counted if its message was committed, taken back if not.
+func (q *Queue[T]) endTask(committed bool) {
+	for {
+		t := q.tasks.Load()
+		next := t &^ taskPending
+		if !committed && uint32(next) > 0 {
+			next--
+		}
+		if q.tasks.CompareAndSwap(t, next) {
+			if uint32(next) == 0 && uint32(t) != 0 {
+				q.wakeJoins()
+			}
+			break
+		}
+	}
+	q.putPos.Store(0)
+}
+
+// finishDead ends the task of a Put that died holding the place lock, if
+// one did; the caller has just taken the lock.
+func (q *Queue[T]) finishDead() {
+	if !q.joinable || q.tasks.Load()&taskPending == 0 {
+		return
+	}
+	pp := q.putPos.Load()
+	q.endTask(pp != 0 && q.ring.committedAt(pp-1))
+}
+
+// wakeJoins wakes every Join, after unfinished reached zero.
+func (q *Queue[T]) wakeJoins() {
+	if q.joinSleep.Load() != 0 {
+		q.joinSeq.Add(1)
+		wait.Wake(q.joinSeq, 0)
+	}
+}
+
+// reserve takes the place lock and, with a MaxSize, one of the places,
+// waiting while ctx allows if block (a TryPut waits for the lock no longer
+// than the ring's spin). It returns holding the lock, or an error without
+// it.
 func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
 	self, err := q.ring.self()
 	if err != nil {
@@ -601,6 +682,10 @@ func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
 	for {
 		if err := q.lockPlaces(ctx, self, block); err != nil {
 			return err
+		}
+		q.finishDead()
+		if q.maxSize == 0 {
+			return nil // a joinable queue's Put: the lock is all it needs
 		}
 		if q.used.Load() < q.maxSize {
 			q.used.Add(1)
@@ -870,26 +955,29 @@ func (q *Queue[T]) GobDecode(data []byte) error {
 func (q *Queue[T]) moveFrom(p *Queue[T]) {
 	q.obj, q.own, q.ring, q.codec, q.raw, q.joinable, q.size, q.opts, q.race = p.obj, p.own, p.ring, p.codec, p.raw, p.joinable, p.size, p.opts, p.race
 	q.maxSize, q.used, q.slotSeq, q.slotSleepers, q.place = p.maxSize, p.used, p.slotSeq, p.slotSleepers, p.place
-	q.unfinished, q.joinSeq, q.joinSleep = p.unfinished, p.joinSeq, p.joinSleep
+	q.tasks, q.putPos, q.joinSeq, q.joinSleep = p.tasks, p.putPos, p.joinSeq, p.joinSleep
 }
 
 // taskDone decrements unfinished if it is above zero and wakes the Joins
 // when it reaches zero; it reports false if it was zero.
 func (q *Queue[T]) taskDone() bool {
 	for {
-		u := q.unfinished.Load()
-		if u == 0 {
+		t := q.tasks.Load()
+		if uint32(t) == 0 {
 			return false
 		}
 		// The race detector cannot see the mapped word: merge this
 		// goroutine's history into the sentinel that Join acquires.
 		q.race.ReleaseMerge()
-		if q.unfinished.CompareAndSwap(u, u-1) {
-			if u == 1 && q.joinSleep.Load() != 0 {
-				q.joinSeq.Add(1)
-				wait.Wake(q.joinSeq, 0)
+		if q.tasks.CompareAndSwap(t, t-1) {
+			if uint32(t) == 1 {
+				q.wakeJoins()
 			}
 			return true
 		}
 	}
 }
+
+// taskPending is the bit of tasks that says a Put holding the place lock
+// has counted its task and not yet finished.
+const taskPending = 1 << 32

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/process"
 	"github.com/shmkit/shmkit/ringbuf"
+	"github.com/shmkit/shmkit/shm"
 )
 
 // TestQueueKillConsumers SIGKILLs consumers at random moments (up to 150
@@ -375,4 +377,262 @@ func shutdownAndDrain(t *testing.T, ctx context.Context, q *ringbuf.Queue[seqMsg
 		bk.taken(int(m.Producer)*a.PerProducer + int(m.Seq)).Add(1)
 		drained++
 	}
+}
+
+// putBlockedJoinable is putBlocked for a JoinableQueue: it counts its task
+// and waits in the ring's claim, holding the place lock, until killed.
+var putBlockedJoinable = process.MustRegister("joinable-put-blocked", func(ctx context.Context, a joinableArgs) error {
+	return a.Q.Put(ctx, make([]byte, a.Size))
+})
+
+type joinableArgs struct {
+	Q    *ringbuf.JoinableQueue[[]byte]
+	Size int
+}
+
+// TestJoinableDeadPutFinishes: a producer killed inside Put after it
+// counted its task, before its message was committed, leaves no task
+// behind: Join returns once the tasks that were put are done. Layout
+// version 1 left the count one too high for good.
+func TestJoinableDeadPutFinishes(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	seg := anon(t, 1<<20)
+	const size = 200 // two fill the 512-byte ring
+	q, err := ringbuf.NewJoinableQueue(seg, "", &ringbuf.QueueOptions[[]byte]{Capacity: 512, Ring: ringbuf.Options{Poll: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for range 2 {
+		if err := q.Put(ctx, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := shmtest.Start(t, ctx, putBlockedJoinable, joinableArgs{Q: q, Size: size})
+	for q.Unfinished() != 3 {
+		if ctx.Err() != nil {
+			t.Fatal("the child never counted its task")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // into the claim, most likely
+	p.Kill()
+	p.Join(ctx)
+	for range 2 {
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.TaskDone(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := q.Join(jctx); err != nil {
+		t.Fatalf("Join after the dead producer's Put = %v, Unfinished %d; want nil", err, q.Unfinished())
+	}
+	// The lock the child died holding was taken over: Puts go on.
+	if err := q.Put(ctx, []byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := q.Get(ctx); err != nil || string(m) != "next" {
+		t.Fatalf("Get = %q, %v", m, err)
+	}
+	if err := q.TaskDone(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJoinableDeadPutWords plays a Put that died holding the place lock by
+// writing its words (see the top of queue.go): a dead owner in the lock,
+// pending set, and putPos naming its committed message or nothing. A
+// committed message's task stays counted until its TaskDone; a task whose
+// message was never committed goes.
+func TestJoinableDeadPutWords(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("committed=%v", committed), func(t *testing.T) {
+			ctx := shmtest.Deadline(t, 20*time.Second)
+			seg := anon(t, 1<<20)
+			q, err := ringbuf.NewJoinableQueue(seg, "q", &ringbuf.QueueOptions[int64]{Capacity: 1024, Ring: ringbuf.Options{Poll: 2 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			obj, err := seg.Lookup("q", shm.KindJoinableQueue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer obj.Close()
+			word64 := func(off uint64) *atomic.Uint64 {
+				w, err := obj.Payload().Uint64(off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return w
+			}
+			lock, err := obj.Payload().Uint32(36)
+			if err != nil {
+				t.Fatal(err)
+			}
+			putPos := uint64(0)
+			if committed {
+				if err := q.Put(ctx, 42); err != nil { // the ring's first record: position 0
+					t.Fatal(err)
+				}
+				putPos = 0 + 1
+			}
+			word64(40).Store(uint64(q.Unfinished()+boolInt(!committed)) | 1<<32)
+			word64(48).Store(putPos)
+			lock.Store(uint32(deadToken))
+			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			err = q.Join(short)
+			cancel()
+			if w := word64(40).Load(); w>>32 != 0 || lock.Load() != 0 {
+				t.Fatalf("after Join: tasks %#x, lock %#x; want pending cleared and the lock free", w, lock.Load())
+			}
+			if !committed {
+				if err != nil || q.Unfinished() != 0 {
+					t.Fatalf("Join = %v, Unfinished %d; want nil, 0: the task had no message", err, q.Unfinished())
+				}
+				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || q.Unfinished() != 1 {
+				t.Fatalf("Join = %v, Unfinished %d; want it waiting for the committed message's task", err, q.Unfinished())
+			}
+			if v, err := q.Get(ctx); err != nil || v != 42 {
+				t.Fatalf("Get = %d, %v", v, err)
+			}
+			if err := q.TaskDone(); err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Join(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type joinableKillArgs struct {
+	Q           *ringbuf.JoinableQueue[seqMsg]
+	ID, PerProd int
+}
+
+// joinableProducer puts its range of messages (producer number a.ID).
+var joinableProducer = process.MustRegister("joinable-kill-producer", func(ctx context.Context, a joinableKillArgs) error {
+	defer a.Q.Close()
+	for s := range a.PerProd {
+		m := seqMsg{Producer: uint32(a.ID), Seq: uint32(s)}
+		m.Check = m.check()
+		if err := a.Q.Put(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+})
+
+// joinableConsumer gets messages and finishes each one's task, until the
+// queue is shut down.
+var joinableConsumer = process.MustRegister("joinable-consumer", func(ctx context.Context, a joinableKillArgs) error {
+	defer a.Q.Close()
+	for {
+		m, err := a.Q.Get(ctx)
+		if errors.Is(err, ringbuf.ErrShutdown) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if m.Check != m.check() {
+			return fmt.Errorf("bad message %+v", m)
+		}
+		if err := a.Q.TaskDone(); err != nil {
+			return err
+		}
+	}
+})
+
+// TestJoinableKillProducers SIGKILLs producers of a JoinableQueue at random
+// moments, most of them inside Put, while consumers get and finish every
+// message. Once no producer is left, Join returns: no killed Put left a
+// task behind.
+func TestJoinableKillProducers(t *testing.T) {
+	shmtest.NeedProcesses(t)
+	ctx := shmtest.Deadline(t, 60*time.Second)
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	const incarnations, per, running = 30, 1000, 2
+	seg := anon(t, 4<<20)
+	q, err := ringbuf.NewJoinableQueue(seg, "", &ringbuf.QueueOptions[seqMsg]{Capacity: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	args := joinableKillArgs{Q: q, PerProd: per}
+	var consumers []*process.Process
+	for range running {
+		consumers = append(consumers, shmtest.Start(t, ctx, joinableConsumer, args))
+	}
+	next, kills := 0, 0
+	var producers []*process.Process
+	for {
+		live := producers[:0]
+		for _, p := range producers {
+			select {
+			case <-p.Done():
+				if err := p.Join(ctx); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				live = append(live, p)
+			}
+		}
+		producers = live
+		for len(producers) < running && next < incarnations {
+			a := args
+			a.ID = next
+			next++
+			producers = append(producers, shmtest.Start(t, ctx, joinableProducer, a))
+		}
+		if len(producers) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the producers did not finish within the deadline")
+		case <-time.After(time.Duration(2+rng.IntN(20)) * time.Millisecond):
+		}
+		if rng.IntN(2) == 0 {
+			i := rng.IntN(len(producers))
+			producers[i].Kill()
+			producers[i].Join(context.Background())
+			kills++
+			producers = append(producers[:i], producers[i+1:]...)
+		}
+	}
+	jc, jcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer jcancel()
+	if err := q.Join(jc); err != nil {
+		t.Fatalf("Join after %d producers were killed: %v (Unfinished %d)", kills, err, q.Unfinished())
+	}
+	if err := q.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range consumers {
+		if err := c.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d producers killed; Join returned with %d unfinished", kills, q.Unfinished())
 }

@@ -50,6 +50,16 @@ func TestQueueLayout(t *testing.T) {
 	if !found {
 		t.Fatalf("word 0 = %d names no ring of capacity 1024", ringOff.Load())
 	}
+	u64 := func(off uint64) uint64 {
+		w, err := obj.Payload().Uint64(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Load()
+	}
+	// Offset 40 is tasks, a 64-bit word (checked as its low half, with
+	// its high half, pending, at 44 always 0 between Puts); 48 is putPos,
+	// 0 between Puts.
 	check := func(step string, want map[uint64]uint32) {
 		t.Helper()
 		for off, v := range want {
@@ -57,22 +67,25 @@ func TestQueueLayout(t *testing.T) {
 				t.Errorf("%s: word at %d = %d, want %d", step, off, got, v)
 			}
 		}
+		if u32(44) != 0 || u64(48) != 0 || u32(24) != 0 {
+			t.Errorf("%s: pending %d, putPos %d, word 24 %d; want 0 between Puts", step, u32(44), u64(48), u32(24))
+		}
 	}
-	check("new", map[uint64]uint32{8: 5, 12: 0, 24: 0, 36: 0})
+	check("new", map[uint64]uint32{8: 5, 12: 0, 40: 0, 36: 0})
 	if err := q.Put(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	check("put", map[uint64]uint32{12: 1, 24: 1, 36: 0})
+	check("put", map[uint64]uint32{12: 1, 40: 1, 36: 0})
 	if _, err := q.Get(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Gets do not touch used: the next Put that finds it at maxsize
 	// recounts.
-	check("got", map[uint64]uint32{12: 1, 24: 1})
+	check("got", map[uint64]uint32{12: 1, 40: 1})
 	if err := q.TaskDone(); err != nil {
 		t.Fatal(err)
 	}
-	check("done", map[uint64]uint32{24: 0})
+	check("done", map[uint64]uint32{40: 0})
 	for i := range 4 {
 		if err := q.Put(ctx, int32(i)); err != nil {
 			t.Fatal(err)
@@ -82,7 +95,7 @@ func TestQueueLayout(t *testing.T) {
 	if err := q.Put(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
-	check("recounted: 4 held, plus the new one", map[uint64]uint32{12: 5, 24: 5, 36: 0})
+	check("recounted: 4 held, plus the new one", map[uint64]uint32{12: 5, 40: 5, 36: 0})
 	if err := q.TryPut(6); !errors.Is(err, ringbuf.ErrFull) {
 		t.Fatalf("TryPut on a full queue = %v, want ErrFull", err)
 	}
