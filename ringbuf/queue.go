@@ -8,8 +8,8 @@ package ringbuf
 //	off  size  field
 //	0    8     ring          offset of the ring's object header in the segment (set at creation)
 //	8    4     maxsize       0: unbounded; else the most messages Put may have in flight (set at creation)
-//	12   4     used          maxsize only: places counted at the last recount, plus those taken since
-//	16   4     slotSeq       futex word of Puts waiting for a place; bumped when a Get releases
+//	12   4     used          maxsize only: places held, as counted (see Places below)
+//	16   4     slotSeq       futex word of Puts waiting for a place; bumped when a Get gives one back
 //	20   4     slotSleepers  Puts asleep, or about to sleep, on slotSeq
 //	24   4     reserved, zero (version 1: unfinished)
 //	28   4     joinSeq       futex word of Joins; bumped when unfinished reaches 0
@@ -32,35 +32,45 @@ package ringbuf
 // ring (OpenHandle checks that the offset holds an object of KindRing).
 //
 // Places (maxsize only): a message holds a place from the moment its Put
-// claims it until the Get that reads it releases it, that is while its
-// record is CLAIMED, COMMITTED or READING. Put takes the place lock, takes
-// a place and claims, then unlocks and writes and commits: every claim on
-// the ring is made under the lock. used is how many places the last
-// recount found, plus those taken since; only Puts holding the lock write
-// it, and Gets never touch it. While used is below maxsize a Put takes a
-// place by adding one; at maxsize it recounts (Ring.held walks the records
-// between free and tail) and stores what it found. Since no claim is made
-// while it walks and records only lose places, the recount is never below
-// the truth, so used is never below it either, and no Put goes past
-// maxsize. A Get releases, then wakes a waiting Put if one sleeps.
+// claims it until the Get that reads it gives it back. Put takes the place
+// lock, takes a place (used + 1) while used is below maxsize, and claims,
+// then unlocks and writes and commits: every claim on the ring is made
+// under the lock. A Get gives the place back (used - 1, never below zero)
+// after it has read the message and before it releases the record, then
+// wakes a waiting Put; a Get of a record taken over from a dead consumer
+// (Record.again) gives nothing back, since the first Get may have.
+//
+// used can only be too high, never too low: a death can make a place
+// counted that nothing holds (below), never the reverse. A Put that finds
+// used at maxsize therefore recounts, at most once a poll interval per
+// process (recountDue): under the lock it walks the records between free
+// and tail (Ring.held) and stores how many are CLAIMED, COMMITTED or
+// READING. No claim is made while it walks and records only lose places,
+// and a Get gives its place back while its record is READING, so a Get's
+// decrement that the store overwrites was for a record the walk counted:
+// the recount is never below the truth either. So no Put goes past
+// maxsize, and a place lost to a death comes back within a poll interval
+// of a Put needing it.
 //
 // A process that dies:
 //
 //   - holding the place lock, after it added to used and before its claim
-//     was published: used counts a place nobody holds, until the next
-//     recount (the next locker takes the lock over: internal/robust).
-//   - between its claim and its commit: its CLAIMED record holds the place
-//     until a consumer skips it (after a poll interval, see ring.go), and
-//     the next recount after that gives it back.
-//   - inside Get, before Release: its READING record keeps the place; it
-//     is delivered again, and the place comes back with that Release.
-//   - after Release, before it woke a waiting Put: that Put recounts when
-//     its poll interval ends.
+//     was published: used counts a place nobody holds, until a recount
+//     (the next locker takes the lock over: internal/robust).
+//   - between its claim and its commit: the place stays counted; a
+//     consumer skips its CLAIMED record after a poll interval (see
+//     ring.go), and the next recount after that gives the place back.
+//   - inside Get, before it gave the place back: the record is READING
+//     and is delivered again, as again, so its place stays counted until
+//     a recount after that Get.
+//   - after it gave the place back, before Release: the record is
+//     delivered again, as again, which gives nothing back a second time.
+//   - before it woke a waiting Put: that Put looks again within its poll
+//     interval.
 //
-// So no death leaks a place. Layout version 1 decremented used in Get
-// after Release, and a process killed between a Put's increment and its
-// commit, or between a Get's Release and its decrement, leaked a place for
-// good: maxsize such deaths wedged the queue.
+// Layout version 1 had the same counter without the recount: each place
+// counted that nothing held was lost for good, and maxsize such deaths
+// wedged the queue.
 //
 // Tasks (JoinableQueue): a joinable queue's Put runs whole under the
 // place lock. It counts its task (unfinished + 1) and sets pending in one
@@ -102,13 +112,16 @@ package ringbuf
 //     producers that look at once put maxsize + n - 1 messages: the check
 //     and the commit are not one step. Here the check and the claim are
 //     one step under the place lock.
-//   - A counter that Gets decrement cannot be recounted: a recount racing
-//     a Get that has released and not yet decremented would count that
-//     place free, and the decrement would then free it twice. And however
-//     the increments and decrements are ordered, a death between the ring's
-//     step and the counter's leaks a place or makes one up.
-//   - Recounting on every Put would walk the ring each time; a Put recounts
-//     only when the count says the queue is full.
+//   - A Get that gives its place back after Release could be overwritten
+//     by a recount that did not count the released record: the place
+//     would be freed twice, and maxsize passed. Giving it back before
+//     Release, while the record is READING, makes every such decrement one
+//     the recount counted. Giving it back again for a redelivered record
+//     would free it twice too, hence Record.again.
+//   - Recounting every time the count says full would walk the ring (about
+//     maxsize records) for every Put of a full queue whose consumer keeps
+//     up: 36 µs a Put at maxsize 10 000 (BenchmarkQueueFull, an earlier
+//     draft). Once a poll interval is enough to find lost places.
 
 import (
 	"bytes"
@@ -118,6 +131,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shmkit/internal/layout"
 	"github.com/shmkit/shmkit/internal/race"
@@ -237,9 +251,10 @@ type QueueOptions[T any] struct {
 // consumer killed inside Get loses nothing (another Get returns the
 // message, possibly out of order), and one killed after Get returned had
 // consumed it. A producer killed inside Put has put nothing. With MaxSize,
-// a process killed inside Put or Get loses no place: places are counted
-// from the ring's records when the count says the queue is full (see the
-// top of queue.go). Len is exact (see Ring.Len for the one exception).
+// a process killed inside Put or Get loses no place for good: a Put that
+// needs it counts the places from the ring's records, at most once a poll
+// interval (see the top of queue.go). Len is exact (see Ring.Len for the
+// one exception).
 //
 // Shutdown ends the queue for everyone (Python 3.13's shutdown()): later
 // Puts fail with ErrShutdown; Gets drain what is left, then fail with
@@ -265,6 +280,7 @@ type Queue[T any] struct {
 
 	maxSize                                         uint32
 	used, slotSeq, slotSleepers, joinSeq, joinSleep *atomic.Uint32
+	lastWalk                                        *atomic.Int64  // maxsize only: this process's last recount, Unix ns (Go memory)
 	tasks, putPos                                   *atomic.Uint64 // joinable only
 	place                                           robust.Mutex   // maxsize or joinable
 
@@ -439,6 +455,7 @@ func wrapQueue[T any](obj *shm.Object, r *Ring, opts *QueueOptions[T]) (*Queue[T
 	ms := u32(qOffMaxSize)
 	q.used, q.slotSeq, q.slotSleepers = u32(qOffUsed), u32(qOffSlotSeq), u32(qOffSlotSleepers)
 	q.joinSeq, q.joinSleep = u32(qOffJoinSeq), u32(qOffJoinSleepers)
+	q.lastWalk = new(atomic.Int64)
 	placeLock := u32(qOffPlaceLock)
 	u64 := func(off uint64) *atomic.Uint64 {
 		w, err := p.Uint64(off)
@@ -490,10 +507,10 @@ func (q *Queue[T]) Len() int {
 func (q *Queue[T]) Empty() bool { return q.Len() == 0 }
 
 // Full reports whether a Put would wait for a place (MaxSize messages are
-// in the queue or on their way in or out). Without MaxSize it is false.
-// Like Python's full() it may be out of date when it returns; while
-// another Put holds the place lock it answers from the count that Put
-// keeps, which may be high by the places freed since its last recount.
+// in the queue or on their way in). Without MaxSize it is false. Like
+// Python's full() it may be out of date when it returns; after a process
+// died inside Put or Get it may say full for up to a poll interval while
+// a place is in fact free (see the top of queue.go).
 func (q *Queue[T]) Full() bool {
 	if q.maxSize == 0 || q.closed.Load() {
 		return false
@@ -511,6 +528,9 @@ func (q *Queue[T]) Full() bool {
 	}
 	defer q.place.Unlock()
 	q.finishDead()
+	if !q.recountDue() {
+		return true
+	}
 	n, err := q.recount()
 	return err != nil || n >= q.maxSize
 }
@@ -525,7 +545,9 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 }
 
 // TryPut puts v if there is a place and room now, and fails with ErrFull
-// (Python's queue.Full) otherwise. Other errors are those of Put. Unlike
+// (Python's queue.Full) otherwise; also when another Put of a queue with a
+// MaxSize, or of a JoinableQueue, holds the queue's place lock for longer
+// than the ring's spin (it waits there for room in the ring). Other errors are those of Put. Unlike
 // shmkit's other Try methods it returns an error, not a bool, so that an
 // encoding error reaches the caller; ErrFull is a sentinel, so a full
 // queue costs no allocation.
@@ -691,16 +713,22 @@ func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
 			q.used.Add(1)
 			return nil
 		}
-		// Full by the count: say we will sleep before recounting, so that
-		// a Get releasing after the recount wakes us (see the top of
-		// ring.go for why this order loses no wake-up).
+		// Full by the count: say we will sleep before looking, so that a
+		// Get releasing after the look wakes us (see the top of ring.go
+		// for why this order loses no wake-up).
 		q.slotSleepers.Add(1)
 		seq := q.slotSeq.Load()
-		n, err := q.recount()
-		if err == nil && n < q.maxSize {
-			q.slotSleepers.Add(^uint32(0))
-			q.used.Add(1)
-			return nil
+		var err error
+		if q.recountDue() {
+			var n uint32
+			if n, err = q.recount(); err == nil && n < q.maxSize {
+				q.slotSleepers.Add(^uint32(0))
+				q.used.Add(1)
+				if n+1 < q.maxSize {
+					q.wakePut() // more places are free: the next sleeper need not wait
+				}
+				return nil
+			}
 		}
 		q.place.Unlock()
 		switch {
@@ -719,13 +747,32 @@ func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
 		}
 		q.slotSleepers.Add(^uint32(0))
 		if err != nil {
+			if block && q.slotSeq.Load() != seq {
+				q.wakePut() // we may have swallowed a wake meant for another
+			}
 			return err
 		}
 	}
 }
 
+// recountDue reports whether a Put that found the queue full by the count
+// should walk the ring (recount): once a poll interval has passed since
+// this process last did. The count is only ever too high because of a
+// death, so that is how soon a lost place comes back.
+func (q *Queue[T]) recountDue() bool {
+	return time.Duration(time.Now().UnixNano()-q.lastWalk.Load()) >= q.ring.poll
+}
+
+// wakePut wakes one waiting Put, if one sleeps.
+func (q *Queue[T]) wakePut() {
+	if q.slotSleepers.Load() != 0 {
+		q.slotSeq.Add(1)
+		wait.Wake(q.slotSeq, 1)
+	}
+}
+
 // lockPlaces takes the place lock: waiting while ctx allows if block, else
-// trying for at most the ring's spin.
+// trying for at most the ring's spin (TryPut).
 func (q *Queue[T]) lockPlaces(ctx context.Context, self shm.Token, block bool) error {
 	if block {
 		_, err := q.place.Lock(ctx, self)
@@ -734,11 +781,13 @@ func (q *Queue[T]) lockPlaces(ctx context.Context, self shm.Token, block bool) e
 	var err error
 	locked := func() bool {
 		var ok bool
-		ok, _, err = q.place.TryLock(self)
+		ok, _, err = q.place.TryLock(self) // asks the kernel only about a holder
 		return ok || err != nil
 	}
-	if !locked() && !wait.Spin(q.ring.spin, locked) {
-		return ErrFull // another Put holds it for longer: waiting for ring space
+	// Between tries, only look at the word: a try at a held lock asks the
+	// kernel whether its holder lives.
+	if !locked() && !wait.Spin(q.ring.spin, func() bool { return q.place.Owner() == 0 && locked() }) {
+		return ErrFull // another Put holds it for longer: waiting for ring space, or putting a large message
 	}
 	return err
 }
@@ -746,6 +795,7 @@ func (q *Queue[T]) lockPlaces(ctx context.Context, self shm.Token, block bool) e
 // recount counts the places held (see the top of this file) and stores the
 // count in used. The caller holds the place lock.
 func (q *Queue[T]) recount() (uint32, error) {
+	q.lastWalk.Store(time.Now().UnixNano())
 	n, err := q.ring.held()
 	if err != nil {
 		return 0, err
@@ -754,11 +804,17 @@ func (q *Queue[T]) recount() (uint32, error) {
 	return uint32(n), nil
 }
 
-// released wakes a Put waiting for a place, after a Get released one.
-func (q *Queue[T]) released() {
-	if q.slotSleepers.Load() != 0 {
-		q.slotSeq.Add(1)
-		wait.Wake(q.slotSeq, 1)
+// giveBack gives a Get's place back, before the Get releases its record
+// (see the top of this file), unless the record was delivered before.
+func (q *Queue[T]) giveBack(rec *Record) {
+	if rec.again {
+		return
+	}
+	for {
+		u := q.used.Load()
+		if u == 0 || q.used.CompareAndSwap(u, u-1) {
+			return
+		}
 	}
 }
 
@@ -883,11 +939,14 @@ func decode[T any](c Codec[T], b []byte) (v T, err error) {
 // done releases a message's record once it is decoded (derr: how that
 // went) and gives back its place.
 func (q *Queue[T]) done(rec *Record, derr error) error {
+	if q.maxSize != 0 {
+		q.giveBack(rec)
+	}
 	if err := rec.Release(); err != nil {
 		return errors.Join(derr, err)
 	}
 	if q.maxSize != 0 {
-		q.released()
+		q.wakePut()
 	}
 	return derr
 }
@@ -956,6 +1015,7 @@ func (q *Queue[T]) moveFrom(p *Queue[T]) {
 	q.obj, q.own, q.ring, q.codec, q.raw, q.joinable, q.size, q.opts, q.race = p.obj, p.own, p.ring, p.codec, p.raw, p.joinable, p.size, p.opts, p.race
 	q.maxSize, q.used, q.slotSeq, q.slotSleepers, q.place = p.maxSize, p.used, p.slotSeq, p.slotSleepers, p.place
 	q.tasks, q.putPos, q.joinSeq, q.joinSleep = p.tasks, p.putPos, p.joinSeq, p.joinSleep
+	q.lastWalk = p.lastWalk
 }
 
 // taskDone decrements unfinished if it is above zero and wakes the Joins

@@ -515,3 +515,41 @@ func BenchmarkQueueStream(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQueueFull: a Get then a Put on a queue kept full at MaxSize
+// messages (one goroutine), against the same on an unbounded queue holding
+// as many. It measures what a full bounded queue costs a Put: the recount
+// that walks the ring's records (see the top of queue.go). ns/op is per
+// Get+Put.
+func BenchmarkQueueFull(b *testing.B) {
+	for _, size := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			ctx := b.Context()
+			open := func(max int) *ringbuf.Queue[uint64] {
+				q, err := ringbuf.NewQueue(nil, "", &ringbuf.QueueOptions[uint64]{MaxSize: max, Capacity: 1 << 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { q.Close() })
+				for i := range size {
+					if err := q.Put(ctx, uint64(i)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return q
+			}
+			bounded, unbounded := open(size), open(0)
+			step := func(q *ringbuf.Queue[uint64]) func() error {
+				return func() error {
+					v, err := q.Get(ctx)
+					if err != nil {
+						return err
+					}
+					return q.Put(ctx, v)
+				}
+			}
+			b.Logf("Get then Put on a queue full at MaxSize %d vs an unbounded one holding as many", size)
+			shmtest.Versus(b, 1, step(bounded), step(unbounded))
+		})
+	}
+}

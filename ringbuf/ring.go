@@ -905,11 +905,12 @@ func (r *Ring) unstickDue() error {
 // Release. It is a value: keep it in a variable and call Release once. It
 // belongs to the goroutine that took it.
 type Record struct {
-	r    *Ring
-	pos  uint64
-	h    uint64 // the header as taken: READING(self)
-	buf  []byte
-	done bool
+	r     *Ring
+	pos   uint64
+	h     uint64 // the header as taken: READING(self)
+	buf   []byte
+	done  bool
+	again bool // taken over from a dead consumer: delivered before
 }
 
 // Bytes is the record's payload, in the ring: read it before Release. It
@@ -1191,7 +1192,9 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 				continue
 			}
 			r.head.Store(h + size)
-			return r.record(h, nw), 0, nil
+			rec := r.record(h, nw)
+			rec.again = true
+			return rec, 0, nil
 		default: // FREE or an unknown state below tail
 			return Record{}, 0, corrupt("record at %d: header %#x", h, w)
 		}
@@ -1333,7 +1336,9 @@ func (r *Ring) scanOrphans(self shm.Token) (Record, bool, error) {
 					nw := header(n, stReading, self)
 					if r.hdr(p).CompareAndSwap(w, nw) {
 						r.race.Acquire()
-						return r.record(p, nw), true, nil
+						rec := r.record(p, nw)
+						rec.again = true
+						return rec, true, nil
 					}
 				}
 			}
