@@ -3,12 +3,10 @@
 package process_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -199,39 +197,7 @@ var prestarter = process.MustRegister("prestarter", func(ctx context.Context, _ 
 // TestPrestartedDiesWithParent: an idle prestarted child exits when the
 // process that prestarted it dies.
 func TestPrestartedDiesWithParent(t *testing.T) {
-	shmtest.NeedProcesses(t)
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		shmtest.SkipUnsupported(t, "telling a running process from a zombie without /proc")
-	}
-	ctx := shmtest.Deadline(t, 30*time.Second)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	p, err := process.Start(ctx, prestarter, struct{}{}, &process.Options{Stdout: w})
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil {
-		p.Kill()
-		t.Fatalf("prestarter said %q: %v (%v)", line, err, p.Join(ctx))
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Kill()
-	p.Join(ctx)
-	for running(pid) {
-		if ctx.Err() != nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("prestarted child %d still running after its parent was killed", pid)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	checkDiesWithParent(t, prestarter, "prestarted child")
 }
 
 // TestPrestartedHoldOnlyTheirOwnSocket: children prestarted together do

@@ -304,6 +304,14 @@ func TestRegistrationErrors(t *testing.T) {
 // TestChildDiesWithParent kills a child that has a child of its own and
 // checks that the grandchild goes too.
 func TestChildDiesWithParent(t *testing.T) {
+	checkDiesWithParent(t, grandparent, "grandchild")
+}
+
+// checkDiesWithParent starts parent, which prints the pid of a child of
+// its own (what) and waits; it kills parent and checks that the child
+// goes too.
+func checkDiesWithParent(t *testing.T, parent *process.Func[struct{}], what string) {
+	t.Helper()
 	shmtest.NeedProcesses(t)
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		shmtest.SkipUnsupported(t, "telling a running process from a zombie without /proc")
@@ -314,30 +322,31 @@ func TestChildDiesWithParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	p, err := process.Start(ctx, grandparent, struct{}{}, &process.Options{Stdout: w})
+	p, err := process.Start(ctx, parent, struct{}{}, &process.Options{Stdout: w})
 	w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil {
-		t.Fatalf("grandparent said %q: %v", line, err)
+		p.Kill()
+		t.Fatalf("%s's parent said %q: %v (%v)", what, line, err, p.Join(ctx))
 	}
-	gpid, err := strconv.Atoi(strings.TrimSpace(line))
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !running(gpid) {
-		t.Fatalf("grandchild %d not running before its parent dies", gpid)
+	if !running(pid) {
+		t.Fatalf("%s %d not running before its parent dies", what, pid)
 	}
 	p.Kill()
 	p.Join(ctx)
-	for running(gpid) {
+	for running(pid) {
 		if ctx.Err() != nil {
-			if gp, err := os.FindProcess(gpid); err == nil {
-				gp.Kill()
+			if c, err := os.FindProcess(pid); err == nil {
+				c.Kill()
 			}
-			t.Fatalf("grandchild %d still running after its parent was killed", gpid)
+			t.Fatalf("%s %d still running after its parent was killed", what, pid)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

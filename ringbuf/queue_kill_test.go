@@ -293,6 +293,34 @@ func checkPlaces(t *testing.T, ctx context.Context, q *ringbuf.Queue[seqMsg], ma
 	}
 }
 
+// killBlockedPut puts two messages of size bytes into q, whose ring has
+// room for two only, starts put(arg), which puts a third and so waits for
+// room in its claim, holding q's place lock; once inside says it got that
+// far, it kills the child, then takes the two messages back.
+func killBlockedPut[A any](t *testing.T, ctx context.Context, q *ringbuf.Queue[[]byte], size int, put *process.Func[A], arg A, inside func() bool) {
+	t.Helper()
+	for range 2 {
+		if err := q.Put(ctx, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := shmtest.Start(t, ctx, put, arg)
+	for !inside() {
+		if ctx.Err() != nil {
+			t.Fatal("the child's Put never got inside")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // into the claim, most likely
+	p.Kill()
+	p.Join(ctx)
+	for range 2 {
+		if _, err := q.Get(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // putBlocked puts a message of a.Size bytes into a.Q, which has no room
 // for it: it waits in the ring's claim, holding the place lock, until
 // killed.
@@ -318,27 +346,8 @@ func TestQueueDeadPutKeepsNoPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	for range 2 {
-		if err := q.Put(ctx, make([]byte, size)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := shmtest.Start(t, ctx, putBlocked, bytesQueueArgs{Q: q, Size: size})
 	// The child has its place once the count says the queue is full.
-	for !q.Full() {
-		if ctx.Err() != nil {
-			t.Fatal("the child never took its place")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // into the claim, most likely
-	p.Kill()
-	p.Join(ctx)
-	for range 2 {
-		if _, err := q.Get(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	killBlockedPut(t, ctx, q, size, putBlocked, bytesQueueArgs{Q: q, Size: size}, q.Full)
 	for i := range maxSize {
 		if err := q.TryPut([]byte{byte(i)}); err != nil {
 			t.Fatalf("TryPut %d of %d after the child died holding a place: %v", i+1, maxSize, err)
@@ -404,25 +413,8 @@ func TestJoinableDeadPutFinishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
+	killBlockedPut(t, ctx, &q.Queue, size, putBlockedJoinable, joinableArgs{Q: q, Size: size}, func() bool { return q.Unfinished() == 3 })
 	for range 2 {
-		if err := q.Put(ctx, make([]byte, size)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := shmtest.Start(t, ctx, putBlockedJoinable, joinableArgs{Q: q, Size: size})
-	for q.Unfinished() != 3 {
-		if ctx.Err() != nil {
-			t.Fatal("the child never counted its task")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond) // into the claim, most likely
-	p.Kill()
-	p.Join(ctx)
-	for range 2 {
-		if _, err := q.Get(ctx); err != nil {
-			t.Fatal(err)
-		}
 		if err := q.TaskDone(); err != nil {
 			t.Fatal(err)
 		}
