@@ -51,17 +51,7 @@ func TestPrestartedRunsStart(t *testing.T) {
 func TestPrestartedExitCodes(t *testing.T) {
 	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
-	for _, tt := range []struct {
-		how     string
-		code    int
-		message string
-		panic   bool
-	}{
-		{"ok", 0, "", false},
-		{"error", 1, "the child's own error", false},
-		{"panic", 2, "the child panicked", true},
-		{"exit7", 7, "", false},
-	} {
+	for _, tt := range exitCases {
 		t.Run(tt.how, func(t *testing.T) {
 			prestart(t, ctx, 1)
 			p, err := process.Start(ctx, exitWith, tt.how, nil)

@@ -149,21 +149,23 @@ func runFill(t *testing.T, ctx context.Context, name string, mul int, started fu
 	}
 }
 
+// exitCases are what exitWith does, and what Join must report.
+var exitCases = []struct {
+	how     string
+	code    int
+	message string
+	panic   bool
+}{
+	{"ok", 0, "", false},
+	{"error", 1, "the child's own error", false},
+	{"panic", 2, "the child panicked", true},
+	{"exit7", 7, "", false},
+}
+
 func TestExitCodes(t *testing.T) {
 	shmtest.NeedProcesses(t)
 	ctx := shmtest.Deadline(t, 30*time.Second)
-	tests := []struct {
-		how     string
-		code    int
-		message string
-		panic   bool
-	}{
-		{"ok", 0, "", false},
-		{"error", 1, "the child's own error", false},
-		{"panic", 2, "the child panicked", true},
-		{"exit7", 7, "", false},
-	}
-	for _, tt := range tests {
+	for _, tt := range exitCases {
 		t.Run(tt.how, func(t *testing.T) {
 			var stderr strings.Builder
 			p, err := process.Start(ctx, exitWith, tt.how, &process.Options{Stderr: &stderr})
