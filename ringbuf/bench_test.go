@@ -4,7 +4,9 @@ package ringbuf_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -24,15 +26,21 @@ import (
 // lines, no headers, no locks, spinning), a raw spin ping-pong (a payload
 // copied into shared memory and one word flipped), a raw futex ping-pong
 // (the same, sleeping in FUTEX_WAIT with no spin), and for 4→4 a Go
-// channel between goroutines of one process. Both sides touch every
-// payload byte.
+// channel between goroutines of one process.
+//
+// In the streams, ours and the raw ring do the same work per message, the
+// least a real user does: the producer writes a sequence number into the
+// first 8 bytes and copies the rest of the payload in; the consumer copies
+// the payload out and checks the sequence number (see putMsg and
+// getMsg). A mismatch is counted in the command's bad word and fails the
+// benchmark.
 //
 // The partner runs, on command, its half of one batch. Command words
 // (uint32, in Cmd): 0 sequence number, 1 mode, 2 count, 3 done sequence
-// number, 4 payload size, 5 batch; 32 the ping-pong word, on a line of its
-// own.
+// number, 4 payload size, 5 batch, 6 bad (messages that arrived with the
+// wrong sequence number); 32 the ping-pong word, on a line of its own.
 type benchArgs struct {
-	Small, Big           *ringbuf.Ring // streams: SPSC, 128 KiB and 4 MiB
+	Small, Big           *ringbuf.Ring // streams: SPSC, 128 KiB and 4 MiB, spinning as the raw ring does
 	PingS, PongS         *ringbuf.Ring // round trips: SPSC, 16 KiB, spinning
 	PingB, PongB         *ringbuf.Ring // the same, 4 MiB
 	SleepPing, SleepPong *ringbuf.Ring // round trips: SPSC, 4 KiB, sleeping at once
@@ -65,14 +73,14 @@ var benchSizes = []struct {
 	size         int
 	msgs, rounds int
 }{
-	{"8B", 8, 20000, 2000},
-	{"64B", 64, 20000, 2000},
+	{"8B", 8, 100000, 2000},
+	{"64B", 64, 100000, 2000},
 	{"4KiB", 4 << 10, 4000, 1000},
 	{"64KiB", 64 << 10, 400, 100},
 	{"1MiB", 1 << 20, 20, 20},
 }
 
-type cmdWords struct{ seq, mode, count, done, size, batch, word *atomic.Uint32 }
+type cmdWords struct{ seq, mode, count, done, size, batch, bad, word *atomic.Uint32 }
 
 func cmdOf(o *shm.Object) cmdWords {
 	w := func(i uint64) *atomic.Uint32 {
@@ -82,7 +90,7 @@ func cmdOf(o *shm.Object) cmdWords {
 		}
 		return p
 	}
-	return cmdWords{w(0), w(1), w(2), w(3), w(4), w(5), w(32)}
+	return cmdWords{w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(32)}
 }
 
 // rawRing is the streaming baseline: slots of one message, a head and a
@@ -106,21 +114,37 @@ func rawOf(o *shm.Object, size int) rawRing {
 	return rawRing{h, t, o.UnsafeBytes()[rawData:][:capacity], uint64(size), capacity / uint64(size)}
 }
 
-func (r rawRing) put(msg []byte) {
+func (r rawRing) put(seq uint64, msg []byte) {
 	t := r.tail.Load()
 	for t-r.head.Load() == r.slots {
 	}
-	copy(r.data[(t%r.slots)*r.slot:][:r.slot], msg)
+	putMsg(r.data[(t%r.slots)*r.slot:][:r.slot], seq, msg)
 	r.tail.Store(t + 1)
 }
 
-func (r rawRing) get() byte {
+// get takes the next message into buf and reports whether it carried
+// sequence number seq.
+func (r rawRing) get(seq uint64, buf []byte) bool {
 	h := r.head.Load()
 	for r.tail.Load() == h {
 	}
-	s := sum(r.data[(h%r.slots)*r.slot:][:r.slot])
+	ok := getMsg(r.data[(h%r.slots)*r.slot:][:r.slot], seq, buf)
 	r.head.Store(h + 1)
-	return s
+	return ok
+}
+
+// putMsg is a stream producer's work per message: sequence number seq in
+// the first 8 bytes of dst, the rest of msg after it.
+func putMsg(dst []byte, seq uint64, msg []byte) {
+	binary.LittleEndian.PutUint64(dst, seq)
+	copy(dst[8:], msg[8:])
+}
+
+// getMsg is a stream consumer's work per message: copy src out into buf
+// and report whether it carries sequence number seq.
+func getMsg(src []byte, seq uint64, buf []byte) bool {
+	copy(buf, src)
+	return len(src) >= 8 && binary.LittleEndian.Uint64(buf) == seq
 }
 
 func sum(b []byte) byte {
@@ -168,7 +192,7 @@ var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.C
 	runtime.LockOSThread()
 	c := cmdOf(a.Cmd)
 	var err error
-	for _, p := range []**ringbuf.Ring{&a.PingS, &a.PongS, &a.PingB, &a.PongB} {
+	for _, p := range []**ringbuf.Ring{&a.Small, &a.Big, &a.PingS, &a.PongS, &a.PingB, &a.PongB} {
 		if *p, err = ringbuf.OpenHandle((*p).Handle(), spinning); err != nil {
 			return err
 		}
@@ -196,30 +220,42 @@ var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.C
 			return nil
 		case modeStream:
 			r := a.stream(size)
-			for left := n; left > 0 && batch <= 1; left-- {
+			buf := make([]byte, size)
+			bad := uint32(0)
+			for seq := 0; seq < n && batch <= 1; seq++ {
 				rec, err := r.Take(ctx)
 				if err != nil {
 					return err
 				}
-				sink += sum(rec.Bytes())
+				if !getMsg(rec.Bytes(), uint64(seq), buf) {
+					bad++
+				}
 				rec.Release()
 			}
-			for left := n; left > 0 && batch > 1; {
-				rs, err := r.TakeBatch(ctx, min(batch, left))
+			for seq := 0; seq < n && batch > 1; {
+				rs, err := r.TakeBatch(ctx, min(batch, n-seq))
 				if err != nil {
 					return err
 				}
 				for i := range rs.Len() {
-					sink += sum(rs.Bytes(i))
+					if !getMsg(rs.Bytes(i), uint64(seq), buf) {
+						bad++
+					}
+					seq++
 				}
-				left -= rs.Len()
 				rs.Release()
 			}
+			c.bad.Add(bad)
 		case modeRawStream:
 			rr := rawOf(a.Raw, size)
-			for range n {
-				sink += rr.get()
+			buf := make([]byte, size)
+			bad := uint32(0)
+			for seq := range uint64(n) {
+				if !rr.get(seq, buf) {
+					bad++
+				}
 			}
+			c.bad.Add(bad)
 		case modePingPong, modeSleepPingPong:
 			ping, pong := a.pair(size)
 			if c.mode.Load() == modeSleepPingPong {
@@ -315,7 +351,7 @@ func newBench(b *testing.B) *bench {
 	sleepy := sp
 	sleepy.Spin = -1
 	a := benchArgs{
-		Small: mk(smallCap, sp), Big: mk(bigCap, sp),
+		Small: mk(smallCap, spin), Big: mk(bigCap, spin),
 		PingS: mk(pingCap, spin), PongS: mk(pingCap, spin),
 		PingB: mk(bigCap, spin), PongB: mk(bigCap, spin),
 		SleepPing: mk(4<<10, sleepy), SleepPong: mk(4<<10, sleepy),
@@ -352,6 +388,9 @@ func (bn *bench) wait() error {
 		}
 		runtime.Gosched()
 	}
+	if n := bn.c.bad.Swap(0); n != 0 {
+		return fmt.Errorf("%d messages arrived with the wrong sequence number", n)
+	}
 	return nil
 }
 
@@ -366,7 +405,9 @@ func message(size int) []byte {
 // BenchmarkStream: messages from this process to another through an SPSC
 // Ring, one Claim/Commit and one Take/Release per message (single) or
 // ClaimBatch/Commit and TakeBatch/Release of up to 64 (batched), against a
-// raw SPSC ring of as many bytes. ns/op is per message.
+// raw SPSC ring of as many bytes. Both do the same work per message: a
+// sequence number and the payload written in, the payload copied out and
+// the sequence number checked (putMsg, getMsg). ns/op is per message.
 func BenchmarkStream(b *testing.B) {
 	bn := newBench(b)
 	for _, sz := range benchSizes {
@@ -390,14 +431,15 @@ func BenchmarkStream(b *testing.B) {
 				b.Logf("%s messages, one process to another, per message: SPSC ring, batches of %d, vs a raw SPSC ring", sz.name, batch)
 				shmtest.Versus(b, sz.msgs, func() error {
 					bn.command(modeStream, sz.msgs, sz.size, batch)
-					for left := sz.msgs; left > 0; {
-						k := min(batch, left)
+					for seq := 0; seq < sz.msgs; {
+						k := min(batch, sz.msgs-seq)
 						if k == 1 {
 							c, err := r.Claim(bn.ctx, sz.size)
 							if err != nil {
 								return err
 							}
-							copy(c.Bytes(), msg)
+							putMsg(c.Bytes(), uint64(seq), msg)
+							seq++
 							c.Commit()
 						} else {
 							c, err := r.ClaimBatch(bn.ctx, sizes[:k])
@@ -405,11 +447,11 @@ func BenchmarkStream(b *testing.B) {
 								return err
 							}
 							for i := range k {
-								copy(c.Bytes(i), msg)
+								putMsg(c.Bytes(i), uint64(seq), msg)
+								seq++
 							}
 							c.Commit()
 						}
-						left -= k
 					}
 					return bn.wait()
 				}, func() error {
@@ -417,8 +459,8 @@ func BenchmarkStream(b *testing.B) {
 					raw.head.Store(0) // the partner has taken all
 					raw.tail.Store(0)
 					bn.command(modeRawStream, sz.msgs, sz.size, 0)
-					for range sz.msgs {
-						raw.put(msg)
+					for seq := range uint64(sz.msgs) {
+						raw.put(seq, msg)
 					}
 					return bn.wait()
 				})
