@@ -43,6 +43,13 @@ package ringbuf
 // moves free once and wakes producers once. A consumer that dies during
 // Release has consumed the records it marked DONE; the rest are redelivered
 // as above.
+//
+// With SingleConsumer (see the top of ring.go), TakeBatch writes no header:
+// it walks the COMMITTED records after the one at head and stores head
+// once. Release is one compare-and-swap of free past the whole batch when
+// free is at its start, which is the rule; all its records are consumed at
+// once. A consumer that dies holding a batch has it delivered again, in
+// order, to the next consumer.
 
 import (
 	"context"
@@ -227,9 +234,11 @@ func (rs *Records) Bytes(i int) []byte {
 	if i < rs.i {
 		rs.i, rs.at = 0, rs.pos
 	}
-	// Every header in [pos, end) is one of ours (READING(self)) or SKIP
-	// padding, and stays so until we release: free cannot pass our first
-	// record, and only a dead consumer's record is ever taken over.
+	// Every header in [pos, end) is one of ours (READING(self), or
+	// COMMITTED with SingleConsumer), SKIP padding, or with SingleConsumer
+	// a DONE record that a consumer before us released out of order, and
+	// stays so until we release: free cannot pass our first record, and
+	// only a dead consumer's record is ever taken over.
 	for {
 		w := r.hdr(rs.at).Load()
 		n := hdrLen(w)
@@ -239,7 +248,7 @@ func (rs *Records) Bytes(i int) []byte {
 			rs.i, rs.at = 0, rs.pos
 			return nil
 		}
-		if hdrState(w) == stSkip {
+		if st := hdrState(w); st == stSkip || (r.sc && st == stDone) {
 			rs.at += size
 			continue
 		}
@@ -273,6 +282,9 @@ func (rs *Records) Release() error {
 		return ErrClosed
 	}
 	r.race.ReleaseMerge()
+	if r.sc {
+		return r.releaseSingle(rs.pos, rs.end, rs.count)
+	}
 	var bad error
 	for p, left := rs.pos, rs.count; left > 0 && p < rs.end; {
 		hw := r.hdr(p)
@@ -341,11 +353,16 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) 
 			break
 		}
 		st := hdrState(w)
-		if st == stSkip {
+		if st == stSkip || (r.sc && st == stDone) {
+			// Padding, or (with SingleConsumer) a record released
+			// out of order by a consumer before us (see hold).
 			h += size
 			continue
 		}
-		if st != stCommitted || n > r.maxRec || !hw.CompareAndSwap(w, header(n, stReading, self)) {
+		if st != stCommitted || n > r.maxRec {
+			break
+		}
+		if !r.sc && !hw.CompareAndSwap(w, header(n, stReading, self)) {
 			break
 		}
 		h += size

@@ -18,7 +18,10 @@ import (
 // of records in claim order, each committed or not (a batch's records
 // together). TryTake must return the front record exactly when it is
 // committed, and TryTakeBatch the committed records from the front up to
-// its max; an empty ring must take any claim up to MaxRecord.
+// its max; an empty ring must take any claim up to MaxRecord. With
+// SingleConsumer, one more operation closes the consumer's Ring and opens
+// another: the records it held and had not released go back to the front
+// of the queue, in the order they were taken, and are delivered again.
 func FuzzOps(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 0, 2, 3, 0})
 	f.Add([]byte{0, 200, 0, 100, 1, 1, 1, 0, 2, 2, 3, 1, 3, 0})
@@ -26,6 +29,8 @@ func FuzzOps(f *testing.F) {
 	f.Add([]byte{4, 3, 10, 20, 30, 40, 0, 5, 1, 1, 0, 5, 4, 3, 0})
 	f.Add(bytes.Repeat([]byte{4, 2, 40, 7, 9, 1, 0, 0, 8, 1, 0, 5, 3, 3, 0, 2, 3, 0}, 20))
 	f.Add(bytes.Repeat([]byte{4, 1, 60, 70, 3, 1, 0, 5, 2, 3, 0}, 30))
+	f.Add(bytes.Repeat([]byte{0, 30, 1, 0, 0, 20, 1, 0, 2, 5, 2, 3, 1, 6, 2, 3, 0}, 12))
+	f.Add(bytes.Repeat([]byte{4, 2, 30, 9, 1, 0, 5, 1, 5, 1, 3, 1, 6, 5, 3, 3, 0}, 12))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		for _, opts := range []*ringbuf.Options{nil, {SingleProducer: true, SingleConsumer: true}} {
 			fuzzOps(t, ops, opts)
@@ -84,6 +89,15 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	// rc is the consumers' Ring: r itself, or with SingleConsumer another
+	// Ring on it, which the restart operation replaces.
+	rc := r
+	if opts != nil && opts.SingleConsumer {
+		if rc, err = ringbuf.OpenHandle(r.Handle(), nil); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { rc.Close() }()
+	}
 	var queue []*entry // claimed and not yet taken, in claim order
 	var units []*unit  // claimed and not yet committed
 	var held []*took   // taken and not yet released
@@ -98,7 +112,7 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 	}
 	var sizes []int
 	for len(ops) > 0 {
-		switch next() % 6 {
+		switch next() % 7 {
 		case 0: // claim
 			n := int(next()) % (r.MaxRecord() + 1)
 			empty := len(queue) == 0 && len(held) == 0
@@ -159,8 +173,26 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 				t.Fatal(err)
 			}
 			units = append(units[:i], units[i+1:]...)
+		case 6: // a new single consumer: what the last one held comes again
+			if rc == r {
+				continue
+			}
+			if err := rc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if rc, err = ringbuf.OpenHandle(r.Handle(), nil); err != nil {
+				t.Fatal(err)
+			}
+			var again []*entry
+			for _, h := range held {
+				for _, d := range h.data {
+					again = append(again, &entry{data: d, committed: true})
+				}
+			}
+			queue = append(again, queue...)
+			held = nil
 		case 2: // take
-			rec, ok := r.TryTake()
+			rec, ok := rc.TryTake()
 			want := len(queue) > 0 && queue[0].committed
 			if ok != want {
 				t.Fatalf("TryTake ok = %v, want %v", ok, want)
@@ -175,7 +207,7 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 			held = append(held, &took{rec: &rec, data: [][]byte{bytes.Clone(rec.Bytes())}})
 		case 5: // take a batch
 			most := int(next()) % 5 // 0 means 1
-			recs, ok := r.TryTakeBatch(most)
+			recs, ok := rc.TryTakeBatch(most)
 			want := 0
 			for want < len(queue) && want < max(most, 1) && queue[want].committed {
 				want++
@@ -225,7 +257,7 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 		u.commit()
 	}
 	for _, e := range queue {
-		rec, ok := r.TryTake()
+		rec, ok := rc.TryTake()
 		if !ok || !bytes.Equal(rec.Bytes(), e.data) {
 			t.Fatalf("final TryTake = %v, %x, want %x", ok, rec.Bytes(), e.data)
 		}
@@ -235,7 +267,7 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 		h.release()
 	}
 	if c, ok := r.TryClaim(r.MaxRecord()); !ok {
-		t.Fatal("space not all reclaimed")
+		t.Fatalf("space not all reclaimed (%v): free %d head %d tail %d", opts, cursor(t, r, 384), cursor(t, r, 256), cursor(t, r, 128))
 	} else {
 		c.Commit()
 	}

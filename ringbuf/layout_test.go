@@ -45,9 +45,14 @@ func TestLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("taken", map[uint64]uint64{256: 16, 512: self<<32 | 3<<29 | 5, 280: 1, 384: 0})
+	// The single consumer holds the consumer claim lock from its first
+	// take, and writes no header: the record stays COMMITTED.
+	check("taken", map[uint64]uint64{256: 16, 512: 2<<29 | 5, 280: 1, 384: 0})
+	if got := u32(264); uint64(got) != self {
+		t.Errorf("taken: consumer claim lock = %#x, want the consumer's token %#x", got, self)
+	}
 	rec.Release()
-	check("released", map[uint64]uint64{384: 16, 512: 4<<29 | 5})
+	check("released", map[uint64]uint64{384: 16, 512: 2<<29 | 5})
 
 	// A record that does not fit before the end pads with a SKIP record.
 	for range 3 {

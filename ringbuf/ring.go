@@ -1,6 +1,6 @@
 package ringbuf
 
-// A Ring's payload (shm.KindRing, layout version 2): control lines, each
+// A Ring's payload (shm.KindRing, layout version 3): control lines, each
 // 128 bytes so that producers' and consumers' words never share a cache
 // line, then the data area. All words little-endian, reached only through
 // sync/atomic.
@@ -22,7 +22,8 @@ package ringbuf
 //	152   8     committed      records committed, ever (for Len)
 //	160   96    reserved, zero
 //	256   8     head           next record a consumer may take
-//	264   4     consLock       consumer claim lock: owner token | waiter bit
+//	264   4     consLock       consumer claim lock: owner token | waiter bit; with
+//	                             SingleConsumer the consumer's hold (see below)
 //	268   8     reserved, zero
 //	276   4     orphans        nonzero: a record between free and head is READING by a dead consumer
 //	280   8     taken          records taken, ever, not counting redeliveries (for Len)
@@ -71,8 +72,10 @@ package ringbuf
 //	            │               │                    │
 //	  ──────────▼───────────────▼────────────────────▼──────────
 //	  reusable  │ taken: READING│ committed, claimed │ reusable
-//	            │ DONE, SKIP    │ (being written),   │ (junk above tail
-//	            │               │ SKIP               │  is never read)
+//	            │ (or COMMITTED │ (being written),   │ (junk above tail
+//	            │ with Single-  │ SKIP               │  is never read)
+//	            │ Consumer),    │                    │
+//	            │ DONE, SKIP    │                    │
 //	  ──────────┴───────────────┴────────────────────┴──────────
 //
 // A record is an 8-byte header at an 8-aligned position followed by its
@@ -118,6 +121,25 @@ package ringbuf
 // Claim and Commit leaves its claim above tail, where no consumer looks;
 // the next producer to open the ring claims from tail and overwrites it.
 //
+// With SingleConsumer, the consumer claim lock is the consumer's hold: the
+// first process to take locks it and keeps it until it closes its Ring (or
+// dies: the next consumer takes it over, internal/robust). The holder owns
+// [free, head) by being the only consumer, so it writes no header, and the
+// producer's lines are never pulled away by a consumer's write: a take
+// loads tail and the COMMITTED header at head, and stores head past the
+// record (for a batch, past the last); a Release of records taken in order
+// (free is at the first) is one compare-and-swap of free, from the first
+// record's start to the last one's end, whatever their number. A Release
+// while a record taken earlier is still held marks its records COMMITTED
+// → DONE, and free passes them after the earlier one (moveFree). So the
+// records between free and head are COMMITTED (taken, not released), DONE
+// or SKIP; nobody else writes them, and moves of free stop at the first
+// COMMITTED one. A new holder (after a Close or a death) moves head back
+// to the first COMMITTED record at or after free and takes as many off
+// taken: what the previous consumer took and did not release is delivered
+// again, in order. (Layout version 2 marked records READING and DONE in
+// single-consumer rings too, and took no hold.)
+//
 // A process that dies:
 //
 //   - holding a claim lock: the next locker takes it over (internal/robust); every
@@ -150,6 +172,17 @@ package ringbuf
 //     of tail: the record is COMMITTED above tail, where no consumer looks,
 //     and is overwritten by the next producer's claim. Commit had not
 //     returned, so the record had not been promised.
+//   - with SingleConsumer, as the consumer (holding the hold): the records
+//     it took and did not release stay COMMITTED between free and head.
+//     The next process to take waits for the hold, takes it over once the
+//     holder is found dead (after a poll interval; TryTake asks at once),
+//     moves head back (above) and gets them again, in order. A record
+//     whose Release returned is behind free or DONE, and is never
+//     delivered again. A Release of records in order is one
+//     compare-and-swap: all of them are consumed or none. One out of order
+//     marks its records DONE one by one: those marked are consumed, the
+//     others delivered again. Dying between the store of head and the
+//     update of taken leaves Len off, as below.
 //
 // Len is committed − taken rather than one counter that both sides update,
 // so that producers and consumers each write only their own line; a
@@ -230,7 +263,7 @@ const (
 	flagSingleConsumer = 1 << 1
 	knownFlags         = flagSingleProducer | flagSingleConsumer
 
-	objectVersion = 2
+	objectVersion = 3
 )
 
 // Limits.
@@ -294,8 +327,14 @@ type Options struct {
 	// Two at once corrupt the ring.
 	SingleProducer bool
 	// SingleConsumer (New only) promises that at most one goroutine of one
-	// process takes at a time, so takes skip the consumer claim lock. Two
-	// at once may deliver a record twice or corrupt the ring.
+	// process takes at a time. The first process to take becomes the
+	// ring's consumer, and stays so until it closes its Ring or dies: a
+	// Take in another process waits for that (TryTake fails), and then
+	// gets again every record the first took and did not release. The
+	// consumer writes no record's header, so that its reads do not pull
+	// the producer's lines away from it. Two goroutines taking at once
+	// may deliver a record twice or corrupt the ring; so may two Rings of
+	// one process opened on it that both take.
 	SingleConsumer bool
 }
 
@@ -390,6 +429,10 @@ type Ring struct {
 	// headStall and freeStall time this process's waits for head (takes)
 	// and free (claims) across calls: see stall.
 	headStall, freeStall stall
+	// holding, with SingleConsumer, says this Ring holds the consumer
+	// claim lock as the ring's one consumer (see hold), from its first
+	// take until Close.
+	holding atomic.Bool
 
 	closed atomic.Bool
 }
@@ -589,6 +632,13 @@ func (r *Ring) GobDecode(data []byte) error {
 func (r *Ring) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return ErrClosed
+	}
+	if r.holding.Load() && r.cons.Owner() == r.obj.Self() {
+		// What this consumer took and did not release goes back to
+		// the ring at once (see hold). A corrupt ring is for the next
+		// consumer to report.
+		_ = r.rewind()
+		r.cons.Unlock()
 	}
 	err := r.obj.Close()
 	if r.own != nil && err == nil {
@@ -928,6 +978,7 @@ func (rec *Record) Release() error {
 	if rec.done || rec.r == nil {
 		panic("ringbuf: Release of a record not held")
 	}
+	end := rec.end()
 	rec.done = true
 	rec.buf = nil
 	r := rec.r
@@ -935,21 +986,66 @@ func (rec *Record) Release() error {
 		return ErrClosed
 	}
 	r.race.ReleaseMerge()
+	if r.sc {
+		return r.releaseSingle(rec.pos, end, 1)
+	}
 	if !r.hdr(rec.pos).CompareAndSwap(rec.h, header(hdrLen(rec.h), stDone, 0)) {
 		return corrupt("record at %d changed under its consumer", rec.pos)
 	}
 	return r.advanceFree()
 }
 
+// releaseSingle releases, with SingleConsumer, the count records that lie
+// in [pos, end) (with SKIP padding between them). When free is at pos,
+// which is the rule (records released in the order they were taken), it
+// is one compare-and-swap of free to end. Otherwise, records taken
+// earlier are still held: it marks each record DONE, which the release of
+// the earlier ones (or a producer in need of space) moves free past.
+func (r *Ring) releaseSingle(pos, end uint64, count int) error {
+	if r.free.Load() == pos && r.free.CompareAndSwap(pos, end) {
+		if end != r.head.Load() {
+			// Records after ours may have been released out of order.
+			return r.advanceFree()
+		}
+		r.wakeSpace()
+		return nil
+	}
+	var bad error
+	for p, left := pos, count; left > 0 && p < end; {
+		hw := r.hdr(p)
+		w := hw.Load()
+		n := hdrLen(w)
+		if st := hdrState(w); st != stSkip && st != stDone { // DONE: see takeMoreLocked
+			left--
+			if st != stCommitted || !hw.CompareAndSwap(w, header(n, stDone, 0)) {
+				bad = corrupt("record at %d changed under its consumer", p)
+			}
+		}
+		p += recordSize(n)
+	}
+	if err := r.advanceFree(); err != nil {
+		return err
+	}
+	return bad
+}
+
 // advanceFree moves free past DONE and SKIP records and wakes producers
 // waiting for space if it moved.
 func (r *Ring) advanceFree() error {
 	moved, err := r.moveFree()
-	if moved && r.spaceSleepers.Load() != 0 && r.spaceWake.Load() != 0 && r.spaceWake.Swap(0) != 0 {
+	if moved {
+		r.wakeSpace()
+	}
+	return err
+}
+
+// wakeSpace wakes the producers waiting for space, if any went to sleep
+// since the last wake-up, after free moved.
+func (r *Ring) wakeSpace() {
+	if r.spaceSleepers.Load() != 0 && r.spaceWake.Load() != 0 && r.spaceWake.Swap(0) != 0 {
 		r.spaceSeq.Add(1)
 		wait.Wake(r.spaceSeq, 0)
 	}
-	return err
 }
 
 // moveFree moves free past DONE and SKIP records and reports whether it
@@ -1039,6 +1135,10 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 			if err != nil {
 				return Record{}, 0, 0, err
 			}
+		} else if !r.holding.Load() {
+			if err := r.hold(ctx, self, block); err != nil {
+				return Record{}, 0, 0, err
+			}
 		}
 		rec, how, err := r.takeLocked(self, check)
 		end, count = rec.end(), 1
@@ -1047,6 +1147,9 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 				r.head.Store(h)
 				end, count = h, count+more
 			}
+		}
+		if r.sc && rec.r != nil {
+			r.passDone()
 		}
 		if !r.sc {
 			r.cons.Unlock()
@@ -1057,7 +1160,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		if rec.r != nil {
 			r.race.Acquire()
 			r.taken.Add(uint64(count))
-			if r.dataSleepers.Load() != 0 && r.canTake() {
+			if !r.sc && r.dataSleepers.Load() != 0 && r.canTake() {
 				// Another record is ready and someone sleeps: the
 				// commit's wake-up may have come to us.
 				r.dataSeq.Add(1)
@@ -1169,6 +1272,12 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 			if n > r.maxRec {
 				return Record{}, 0, corrupt("record at %d: length %d", h, n)
 			}
+			if r.sc {
+				// The one consumer owns [free, head): moving head is
+				// the whole take (see the top of ring.go).
+				r.head.Store(h + size)
+				return r.record(h, w), 0, nil
+			}
 			nw := header(n, stReading, self)
 			if !hw.CompareAndSwap(w, nw) {
 				continue
@@ -1176,6 +1285,9 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 			r.head.Store(h + size)
 			return r.record(h, nw), 0, nil
 		case stReading:
+			if r.sc {
+				return Record{}, 0, corrupt("record at %d READING in a single-consumer ring", h)
+			}
 			// The last holder of the lock died between its take and its
 			// store of head. If the reader is alive it is a process that
 			// took the record over; pass it.
@@ -1198,6 +1310,106 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 		default: // FREE or an unknown state below tail
 			return Record{}, 0, corrupt("record at %d: header %#x", h, w)
 		}
+	}
+}
+
+// hold makes this Ring the one consumer of a SingleConsumer ring: it takes
+// the consumer claim lock, for good, waiting for it if block. A consumer
+// before it that died may have left records taken and not released
+// between free and head, all COMMITTED (or DONE if released out of
+// order): hold moves head back to the first COMMITTED one, so that they
+// are delivered again, in order, and takes them off taken, so that Len
+// counts them once. (Close does the same for its own records before it
+// unlocks.)
+func (r *Ring) hold(ctx context.Context, self shm.Token, block bool) error {
+	var err error
+	if block {
+		_, err = r.cons.Lock(ctx, self)
+	} else {
+		var ok bool
+		if ok, _, err = r.cons.TryLock(self); err == nil && !ok {
+			err = errWouldBlock
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.rewind(); err != nil {
+		r.cons.Unlock()
+		return err
+	}
+	r.holding.Store(true)
+	return nil
+}
+
+// rewind, with the consumer claim lock held by a new single consumer,
+// moves head back to the first COMMITTED record at or after free (see
+// hold). Producers may move free past DONE and SKIP records meanwhile,
+// and reuse their space, but never past a COMMITTED record.
+func (r *Ring) rewind() error {
+	h := r.head.Load()
+	for restarts := 0; ; restarts++ {
+		f := r.free.Load()
+		if f > h || h-f > r.capacity || f%8 != 0 {
+			if r.free.Load() != f {
+				continue
+			}
+			return corrupt("cursors free %d, head %d", f, h)
+		}
+		first, held, stale := h, uint64(0), false
+		for p := f; p < h; {
+			w := r.hdr(p).Load()
+			if r.free.Load() > p {
+				stale = true // passed and perhaps reused after we read
+				break
+			}
+			n := hdrLen(w)
+			size := recordSize(n)
+			if w>>63 != 0 || (p&r.mask)+size > r.capacity || p+size > h {
+				return corrupt("record at %d: header %#x, head %d", p, w, h)
+			}
+			switch hdrState(w) {
+			case stCommitted:
+				first = min(first, p)
+				held++
+			case stDone, stSkip:
+			default:
+				return corrupt("record at %d: header %#x between free and head", p, w)
+			}
+			p += size
+		}
+		if stale {
+			if restarts > 1000 {
+				return corrupt("free moves too fast to rewind head from %d", h)
+			}
+			continue
+		}
+		if first != h {
+			r.taken.Add(-held)
+			r.head.Store(first)
+		}
+		return nil
+	}
+}
+
+// passDone, with SingleConsumer, moves head past DONE records right after
+// it (records a consumer before us released out of order, see hold), and
+// SKIP records among them, which free could not pass until our next take
+// otherwise. A take that just moved head reads that header next anyway;
+// only records below the tail this process has seen are looked at.
+func (r *Ring) passDone() {
+	h0 := r.head.Load()
+	h := h0
+	for h < r.tailSeen {
+		w := r.hdr(h).Load()
+		size := recordSize(hdrLen(w))
+		if st := hdrState(w); (st != stDone && st != stSkip) || w>>63 != 0 || (h&r.mask)+size > r.capacity || h+size > r.tailSeen {
+			break // the next take reports a corrupt header
+		}
+		h += size
+	}
+	if h != h0 {
+		r.head.Store(h)
 	}
 }
 
