@@ -53,6 +53,7 @@ package ringbuf
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/shmkit/shmkit/internal/wait"
@@ -190,10 +191,12 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 		return Claims{}, err
 	}
 	// Records 2..k: COMMITTED headers, read by consumers only after the
-	// first record's commit.
+	// first record's commit, which publishes them with the payloads: plain
+	// stores, like the payloads' (an atomic store is a locked instruction
+	// on amd64, and there is one per record).
 	p := one.pos + recordSize(uint64(sizes[0]))
 	for _, n := range sizes[1:] {
-		r.hdr(p).Store(header(uint64(n), stCommitted, 0))
+		binary.NativeEndian.PutUint64(r.data[p&r.mask:], header(uint64(n), stCommitted, 0))
 		p += recordSize(uint64(n))
 	}
 	return Claims{r: r, pos: one.pos, end: p, h: one.h, first: uint64(sizes[0]), count: len(sizes), at: one.pos}, nil
