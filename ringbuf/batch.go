@@ -140,11 +140,14 @@ func (c *Claims) Commit() error {
 		return ErrClosed
 	}
 	r.race.ReleaseMerge()
-	if !r.hdr(c.pos).CompareAndSwap(c.h, header(c.first, stCommitted, 0)) {
+	if r.sp && r.sc {
+		r.publish() // before the commit: see the top of ring.go
+	}
+	if !r.hdr(c.pos).CompareAndSwap(c.h, r.headerAt(c.pos, c.first, stCommitted)) {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
 	r.committed.Add(uint64(c.count))
-	if r.sp {
+	if r.sp && !r.sc {
 		r.publish()
 	}
 	r.wakeData()
@@ -196,7 +199,7 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 	// on amd64, and there is one per record).
 	p := one.pos + recordSize(uint64(sizes[0]))
 	for _, n := range sizes[1:] {
-		binary.NativeEndian.PutUint64(r.data[p&r.mask:], header(uint64(n), stCommitted, 0))
+		binary.NativeEndian.PutUint64(r.data[p&r.mask:], r.headerAt(p, uint64(n), stCommitted))
 		p += recordSize(uint64(n))
 	}
 	return Claims{r: r, pos: one.pos, end: p, h: one.h, first: uint64(sizes[0]), count: len(sizes), at: one.pos}, nil
@@ -336,8 +339,29 @@ func (r *Ring) TryTakeBatch(max int) (Records, bool) {
 // else, which the next take handles. It returns the new head and how many
 // records it took.
 func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) {
-	t := r.tailSeen
 	took := 0
+	if r.sc {
+		// By the headers, as takeSingle goes.
+		for took < more {
+			w := r.hdr(h).Load()
+			n := hdrLen(w)
+			size := recordSize(n)
+			if !r.current(h, w) || n > r.maxRec || (h&r.mask)+size > r.capacity {
+				break
+			}
+			switch hdrState(w) {
+			case stCommitted:
+				took++
+			case stSkip:
+				if !r.skipFinal(h, w) {
+					return h, took
+				}
+			}
+			h += size // and past DONE: see hold
+		}
+		return h, took
+	}
+	t := r.tailSeen
 	for took < more {
 		if h == t {
 			if t = r.tail.Load(); h == t {
@@ -356,16 +380,11 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) 
 			break
 		}
 		st := hdrState(w)
-		if st == stSkip || (r.sc && st == stDone) {
-			// Padding, or (with SingleConsumer) a record released
-			// out of order by a consumer before us (see hold).
+		if st == stSkip {
 			h += size
 			continue
 		}
-		if st != stCommitted || n > r.maxRec {
-			break
-		}
-		if !r.sc && !hw.CompareAndSwap(w, header(n, stReading, self)) {
+		if st != stCommitted || n > r.maxRec || !hw.CompareAndSwap(w, header(n, stReading, self)) {
 			break
 		}
 		h += size

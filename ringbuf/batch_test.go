@@ -307,7 +307,7 @@ var batchProducer = process.MustRegister("ring-batch-producer", func(ctx context
 	defer r.Close()
 	rng := rand.New(rand.NewPCG(uint64(a.ID), uint64(os.Getpid())))
 	sizes := make([]int, 0, 16)
-	for s := 0; s < a.PerProducer; {
+	for s := a.From; s < a.PerProducer; {
 		sizes = sizes[:0]
 		for range min(1+rng.IntN(16), a.PerProducer-s) {
 			sizes = append(sizes, 16+rng.IntN(a.MaxPayload+1))

@@ -39,6 +39,7 @@ type mpArgs struct {
 	Poll        time.Duration
 	Strict      bool // check order per producer (no consumer is killed)
 	Hold        bool // hold one record in 8 for 50µs before Release: a wider window for kills
+	From        int  // a producer's first sequence number (one that replaces a killed one)
 }
 
 type book struct {
@@ -84,7 +85,7 @@ var producer = process.MustRegister("ring-producer", func(ctx context.Context, a
 	}
 	defer r.Close()
 	rng := rand.New(rand.NewPCG(uint64(a.ID), uint64(os.Getpid())))
-	for s := range a.PerProducer {
+	for s := a.From; s < a.PerProducer; s++ {
 		n := 16 + rng.IntN(a.MaxPayload+1)
 		c, err := r.Claim(ctx, n)
 		if err != nil {

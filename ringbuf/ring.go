@@ -84,7 +84,9 @@ package ringbuf
 //
 //	bits 0-28   payload length (records are at most MaxRecord bytes)
 //	bits 29-31  state: 0 FREE, 1 CLAIMED, 2 COMMITTED, 3 READING, 4 DONE, 5 SKIP
-//	bits 32-62  owner: CLAIMED: the producer's token; READING: the consumer's
+//	bits 32-62  owner: CLAIMED: the producer's token; READING: the consumer's;
+//	            lap: COMMITTED, SKIP, DONE: position / capacity, modulo 2³¹
+//	            (only a single consumer reads it: see below)
 //	bit  63     zero
 //
 // Who writes what, and the store that hands it over:
@@ -95,7 +97,9 @@ package ringbuf
 //     stores, and then stores tail: that store publishes both headers to
 //     consumers, who load tail before they read a header below it. A
 //     producer that dies holding the lock leaves junk above tail only, which
-//     the next claim overwrites.
+//     the next claim overwrites. With SingleConsumer it also clears, before
+//     the store of tail, the word at the claim's end if that lies in free
+//     space (see below).
 //   - The producer then owns the payload bytes: it writes them with plain
 //     stores, and hands them over with the compare-and-swap CLAIMED(self) →
 //     COMMITTED, which the consumer's compare-and-swap COMMITTED → READING
@@ -113,23 +117,50 @@ package ringbuf
 //
 // With SingleProducer, a claim does not store tail: the producer keeps
 // where its claims end in its own memory (ptail) and Commit stores tail up
-// to there, after its compare-and-swap to COMMITTED. In the usual claim,
-// commit, claim, commit, consumers never see a CLAIMED record and wait on
-// tail alone. A claim still open when another commits (or when Shutdown
-// runs, which publishes too) becomes visible CLAIMED below tail, and
-// follows the rules above and below. A single producer that dies between
-// Claim and Commit leaves its claim above tail, where no consumer looks;
-// the next producer to open the ring claims from tail and overwrites it.
+// to there, after its compare-and-swap to COMMITTED (with SingleConsumer,
+// before it: a single consumer must never see a COMMITTED header above
+// tail). In the usual claim, commit, claim, commit, consumers that go by
+// tail never see a CLAIMED record and wait on tail alone. A claim still
+// open when another commits (or when Shutdown runs, which publishes too)
+// becomes visible CLAIMED below tail, and follows the rules above and
+// below. A single producer that dies between Claim and Commit leaves its
+// claim above tail, where a consumer that goes by tail does not look, and
+// where a single consumer, which goes by headers, waits at its CLAIMED
+// header (or its padding's SKIP) and never skips it; the next producer to
+// open the ring claims from tail and overwrites it.
 //
 // With SingleConsumer, the consumer claim lock is the consumer's hold: the
 // first process to take locks it and keeps it until it closes its Ring (or
 // dies: the next consumer takes it over, internal/robust). The holder owns
-// [free, head) by being the only consumer, so it writes no header, and the
-// producer's lines are never pulled away by a consumer's write: a take
-// loads tail and the COMMITTED header at head, and stores head past the
-// record (for a batch, past the last); a Release of records taken in order
-// (free is at the first) is one compare-and-swap of free, from the first
-// record's start to the last one's end, whatever their number. A Release
+// [free, head) by being the only consumer, so it writes no header, and it
+// goes by headers, not by tail: a message costs one line crossing from
+// producer to consumer, the record's, and no consumer write pulls a line
+// away from the producer. A take loads the header at head: COMMITTED with
+// head's lap, it stores head past the record (for a batch, past the last)
+// and is done; DONE (below) it passes; SKIP it passes once tail is past it
+// (a single producer's padding is not final before its claim is
+// published); anything else (CLAIMED, the zero a claim leaves at the next
+// claim's place, a header of the lap before, old payload) means nothing
+// yet. Only then, and only if the ring is shut or a poll interval has
+// passed, does it load tail: to report the end, to skip a dead producer's
+// claim below tail, or to report a corrupt ring (below tail every header
+// is CLAIMED or of its lap). What makes a header at head trustworthy
+// without tail:
+//
+//   - a claim clears the word at its end, before it publishes anything,
+//     when that word lies in free space (end < free + capacity), so that
+//     old payload bytes never look like the next header; otherwise (the
+//     claim ends at free + capacity) the word is the header of the record
+//     at free, a lap old, and stays so until the next claim writes there;
+//   - COMMITTED, SKIP and DONE headers carry their position's lap, so that
+//     a header of the lap before is not taken for a new one (31 bits of
+//     lap: a stale header is exactly one lap old);
+//   - COMMITTED headers appear only below tail: producers store tail
+//     before they commit (with SingleProducer, Commit stores it first).
+//
+// Consumers that go by tail ignore the lap. A Release of records taken in
+// order (free is at the first) is one compare-and-swap of free, from the
+// first record's start to the last one's end, whatever their number. A Release
 // while a record taken earlier is still held marks its records COMMITTED
 // → DONE, and free passes them after the earlier one (moveFree). So the
 // records between free and head are COMMITTED (taken, not released), DONE
@@ -168,10 +199,14 @@ package ringbuf
 //   - between a commit or take compare-and-swap and the update of
 //     committed or taken that follows it: Len is off by that commit's or
 //     take's count of records (one, or a batch's) from then on.
-//   - with SingleProducer, between Commit's compare-and-swap and its store
-//     of tail: the record is COMMITTED above tail, where no consumer looks,
-//     and is overwritten by the next producer's claim. Commit had not
-//     returned, so the record had not been promised.
+//   - with SingleProducer and not SingleConsumer, between Commit's
+//     compare-and-swap and its store of tail: the record is COMMITTED above
+//     tail, where no consumer looks, and is overwritten by the next
+//     producer's claim. Commit had not returned, so the record had not been
+//     promised.
+//   - with SingleProducer and SingleConsumer, between Commit's store of
+//     tail and its compare-and-swap: the record is CLAIMED(dead) below
+//     tail, and skipped after a poll like any dead producer's claim.
 //   - with SingleConsumer, as the consumer (holding the hold): the records
 //     it took and did not release stay COMMITTED between free and head.
 //     The next process to take waits for the hold, takes it over once the
@@ -225,6 +260,7 @@ package ringbuf
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/shmkit/shmkit/internal/robust"
@@ -296,6 +332,27 @@ const (
 
 func header(length uint64, state uint64, owner shm.Token) uint64 {
 	return length | state<<stateShift | uint64(owner)<<ownerShift
+}
+
+// lapMask keeps the lap that COMMITTED, SKIP and DONE headers carry in
+// their owner bits: position / capacity, modulo 2³¹.
+const lapMask = 1<<31 - 1
+
+// headerAt is the header of a COMMITTED, SKIP or DONE record of length
+// bytes at position p: it carries p's lap (see the top of ring.go).
+func (r *Ring) headerAt(p, length, state uint64) uint64 {
+	return length | state<<stateShift | r.lapOf(p)<<ownerShift
+}
+
+// lapOf is the lap of position p, as headers carry it.
+func (r *Ring) lapOf(p uint64) uint64 { return p >> r.shift & lapMask }
+
+// current reports whether w, read at position p, is a COMMITTED, SKIP or
+// DONE header written for p in this lap, not a header left from the lap
+// before or old payload bytes (see the top of ring.go).
+func (r *Ring) current(p, w uint64) bool {
+	st := hdrState(w)
+	return w>>ownerShift == r.lapOf(p) && (st == stCommitted || st == stSkip || st == stDone)
 }
 
 func hdrLen(h uint64) uint64          { return h & lenMask }
@@ -397,6 +454,7 @@ type Ring struct {
 
 	capacity uint64
 	mask     uint64
+	shift    int // log2(capacity)
 	maxRec   uint64
 	sp, sc   bool
 	data     []byte          // the data area
@@ -569,7 +627,7 @@ func (r *Ring) init() error {
 	if err != nil {
 		return fmt.Errorf("%w: ring data: %w", ErrCorrupt, err)
 	}
-	r.capacity, r.mask, r.data, r.hdrs = c, c-1, data, hdrs
+	r.capacity, r.mask, r.shift, r.data, r.hdrs = c, c-1, bits.TrailingZeros64(c), data, hdrs
 	r.maxRec = min(c/2-8, MaxRecord)
 	r.sp, r.sc = f&flagSingleProducer != 0, f&flagSingleConsumer != 0
 	r.prod = robust.Mutex{State: prod, Obj: r.obj, Spin: r.spin, Poll: r.poll, Race: r.race, MergeRelease: true}
@@ -745,11 +803,14 @@ func (c *Claim) Commit() error {
 		return ErrClosed
 	}
 	r.race.ReleaseMerge()
-	if !r.hdr(c.pos).CompareAndSwap(c.h, header(hdrLen(c.h), stCommitted, 0)) {
+	if r.sp && r.sc {
+		r.publish() // before the commit: see the top of ring.go
+	}
+	if !r.hdr(c.pos).CompareAndSwap(c.h, r.headerAt(c.pos, hdrLen(c.h), stCommitted)) {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
 	r.committed.Add(1)
-	if r.sp {
+	if r.sp && !r.sc {
 		r.publish()
 	}
 	r.wakeData()
@@ -837,8 +898,9 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	}
 	t := r.claimTail()
 	pad, total := r.place(t, need)
+	var f uint64
 	for attempt := 0; ; attempt++ {
-		f := r.freeSeen
+		f = r.freeSeen
 		if f > t || t+total-f > r.capacity {
 			// Too little space by what we saw last: look again.
 			if attempt == 1 {
@@ -861,11 +923,19 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 		}
 	}
 	if pad > 0 {
-		r.hdr(t).Store(header(pad-8, stSkip, 0))
+		r.hdr(t).Store(r.headerAt(t, pad-8, stSkip))
 	}
 	pos := t + pad
 	h := header(n, stClaimed, self)
 	r.hdr(pos).Store(h)
+	if e := t + total; r.sc && e-f < r.capacity {
+		// The next header's place holds old bytes, which a consumer
+		// going by headers must not take for a header: clear it. (At
+		// e = free + capacity it holds the header of the record at
+		// free, a lap old.) A plain store: the consumer reads this
+		// word only after our commit, which publishes it.
+		binary.NativeEndian.PutUint64(r.data[e&r.mask:], 0)
+	}
 	if r.sp {
 		r.ptail.Store(t + total) // Commit publishes
 	} else {
@@ -1017,7 +1087,7 @@ func (r *Ring) releaseSingle(pos, end uint64, count int) error {
 		n := hdrLen(w)
 		if st := hdrState(w); st != stSkip && st != stDone { // DONE: see takeMoreLocked
 			left--
-			if st != stCommitted || !hw.CompareAndSwap(w, header(n, stDone, 0)) {
+			if st != stCommitted || !hw.CompareAndSwap(w, r.headerAt(p, n, stDone)) {
 				bad = corrupt("record at %d changed under its consumer", p)
 			}
 		}
@@ -1224,6 +1294,9 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 // (or none needed). check says the caller has waited a poll interval, so
 // a claimed record at head should be checked for a dead owner.
 func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
+	if r.sc {
+		return r.takeSingle(check)
+	}
 	for {
 		shut := r.shut.Load() != 0 // before tail: see Shutdown
 		h := r.head.Load()
@@ -1272,12 +1345,6 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 			if n > r.maxRec {
 				return Record{}, 0, corrupt("record at %d: length %d", h, n)
 			}
-			if r.sc {
-				// The one consumer owns [free, head): moving head is
-				// the whole take (see the top of ring.go).
-				r.head.Store(h + size)
-				return r.record(h, w), 0, nil
-			}
 			nw := header(n, stReading, self)
 			if !hw.CompareAndSwap(w, nw) {
 				continue
@@ -1285,9 +1352,6 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 			r.head.Store(h + size)
 			return r.record(h, nw), 0, nil
 		case stReading:
-			if r.sc {
-				return Record{}, 0, corrupt("record at %d READING in a single-consumer ring", h)
-			}
 			// The last holder of the lock died between its take and its
 			// store of head. If the reader is alive it is a process that
 			// took the record over; pass it.
@@ -1392,19 +1456,120 @@ func (r *Ring) rewind() error {
 	}
 }
 
+// takeSingle takes the record at head as the one consumer of a
+// SingleConsumer ring (see the top of ring.go): it goes by the header at
+// head and its lap, and loads tail only when that header says nothing is
+// there to take (and the ring is shut, or check), or to pass a SKIP.
+func (r *Ring) takeSingle(check bool) (Record, int, error) {
+	for {
+		h := r.head.Load()
+		if h%8 != 0 {
+			return Record{}, 0, corrupt("cursor head %d", h)
+		}
+		hw := r.hdr(h)
+		w := hw.Load()
+		n := hdrLen(w)
+		size := recordSize(n)
+		if r.current(h, w) {
+			if n > r.maxRec || (h&r.mask)+size > r.capacity {
+				return Record{}, 0, corrupt("record at %d: header %#x", h, w)
+			}
+			switch hdrState(w) {
+			case stCommitted:
+				// The one consumer owns [free, head): moving head
+				// is the whole take.
+				r.head.Store(h + size)
+				return r.record(h, w), 0, nil
+			case stDone:
+				r.head.Store(h + size)
+				continue
+			case stSkip:
+				if r.skipFinal(h, w) {
+					r.head.Store(h + size)
+					continue
+				}
+			}
+		}
+		// Nothing to take at h, as far as its header says: the place of
+		// the next claim, a claim not yet committed, or padding above
+		// tail (a single producer's claim not yet published).
+		shut := r.shut.Load() != 0 // before tail: see Shutdown
+		if !shut && !check {
+			return Record{}, tookNone, nil
+		}
+		t := r.loadTail()
+		if h > t || t-h > r.capacity {
+			return Record{}, 0, corrupt("cursors head %d, tail %d", h, t)
+		}
+		if h == t {
+			if shut {
+				return Record{}, tookShut, nil
+			}
+			return Record{}, tookNone, nil
+		}
+		// Below tail every header is a current one or CLAIMED.
+		if w2 := hw.Load(); w2 != w {
+			continue
+		}
+		if hdrState(w) != stClaimed {
+			if r.current(h, w) {
+				continue // a SKIP that tail has now passed
+			}
+			return Record{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
+		}
+		if !check || n > r.maxRec+8 || (h&r.mask)+size > r.capacity || h+size > t {
+			if check {
+				return Record{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
+			}
+			return Record{}, tookNone, nil
+		}
+		alive, err := r.alive(hdrOwner(w))
+		if err != nil {
+			return Record{}, 0, err
+		}
+		if alive {
+			return Record{}, tookNone, nil
+		}
+		hw.CompareAndSwap(w, r.headerAt(h, n, stSkip))
+		return Record{}, tookAgain, nil
+	}
+}
+
+// skipFinal reports whether w, a current SKIP header read at h, is final:
+// below tail. A single producer's padding above tail is not (the next
+// producer, if it dies, claims from tail again, maybe without padding).
+// tail as seen before w was read would do; tail loaded now does if the
+// header still holds w after it (a producer writes its headers before it
+// stores tail past them).
+func (r *Ring) skipFinal(h, w uint64) bool {
+	if h < r.tailSeen {
+		return true
+	}
+	return h < r.loadTail() && r.hdr(h).Load() == w
+}
+
+// loadTail loads tail into tailSeen.
+func (r *Ring) loadTail() uint64 {
+	t := r.tail.Load()
+	r.tailSeen = t
+	return t
+}
+
 // passDone, with SingleConsumer, moves head past DONE records right after
 // it (records a consumer before us released out of order, see hold), and
 // SKIP records among them, which free could not pass until our next take
-// otherwise. A take that just moved head reads that header next anyway;
-// only records below the tail this process has seen are looked at.
+// otherwise. A take that just moved head reads that header next anyway.
 func (r *Ring) passDone() {
 	h0 := r.head.Load()
 	h := h0
-	for h < r.tailSeen {
+	for {
 		w := r.hdr(h).Load()
 		size := recordSize(hdrLen(w))
-		if st := hdrState(w); (st != stDone && st != stSkip) || w>>63 != 0 || (h&r.mask)+size > r.capacity || h+size > r.tailSeen {
+		if !r.current(h, w) || hdrState(w) == stCommitted || (h&r.mask)+size > r.capacity {
 			break // the next take reports a corrupt header
+		}
+		if hdrState(w) == stSkip && !r.skipFinal(h, w) {
+			break
 		}
 		h += size
 	}
@@ -1425,6 +1590,17 @@ func (r *Ring) record(pos, h uint64) Record {
 // canTake reports whether a Take would find something to do now: a record
 // at head that is not being written, or a shut ring.
 func (r *Ring) canTake() bool {
+	if r.sc {
+		// By the header at head, as takeSingle goes (a corrupt ring is
+		// for the take that comes after a poll to report).
+		h := r.head.Load()
+		w := r.hdr(h &^ 7).Load()
+		if !r.current(h, w) {
+			// Shut: the end, unless a claim is still to be committed.
+			return r.shut.Load() != 0 && hdrState(w) != stClaimed
+		}
+		return hdrState(w) != stSkip || r.skipFinal(h, w)
+	}
 	if r.orphans.Load() != 0 {
 		return true
 	}

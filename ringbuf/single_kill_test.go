@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,10 +25,11 @@ import (
 // order (a.Strict: every consumer is a new process, and a replacement gets
 // again, in order, what the one before it did not release).
 //
-// Book: holding(2·ID) is 1 + the index of the first message it holds
-// (taken, Release not yet returned), holding(2·ID+1) how many from there
-// (the one producer's messages are consecutive), both set before any of
-// them is released and narrowed as soon as a Release returns.
+// Book: holding(2·ID) and holding(2·ID+1) are 1 + the indexes of the first
+// and the last message it holds (taken, Release not yet returned), set
+// before any of them is released and narrowed as soon as a Release
+// returns. (Indexes have a gap where a producer was replaced, so the range
+// may hold indexes that are no message.)
 var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx context.Context, a mpArgs) error {
 	r, bk, err := a.open()
 	if err != nil {
@@ -39,8 +42,7 @@ var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx conte
 		one   ringbuf.Record
 		many  ringbuf.Records
 		batch bool
-		first int
-		n     int
+		idx   []int // the messages' indexes, in order
 	}
 	take := func() (h held, err error) {
 		max := 1 + rng.IntN(16)
@@ -63,7 +65,7 @@ var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx conte
 				if err != nil {
 					return h, err
 				}
-				h.first, h.n = idx, 1
+				h.idx = []int{idx}
 				return h, nil
 			}
 			h.batch = true
@@ -85,11 +87,8 @@ var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx conte
 				if err != nil {
 					return h, err
 				}
-				if i == 0 {
-					h.first = idx
-				}
+				h.idx = append(h.idx, idx)
 			}
-			h.n = h.many.Len()
 			return h, nil
 		}
 	}
@@ -99,9 +98,13 @@ var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx conte
 		}
 		return h.one.Release()
 	}
-	mark := func(first, n int) {
-		bk.holding(2*a.ID + 1).Store(uint32(n))
-		bk.holding(2 * a.ID).Store(uint32(first + 1))
+	mark := func(idx []int) {
+		if len(idx) == 0 {
+			bk.holding(2 * a.ID).Store(0)
+			return
+		}
+		bk.holding(2*a.ID + 1).Store(uint32(idx[len(idx)-1] + 1))
+		bk.holding(2 * a.ID).Store(uint32(idx[0] + 1))
 	}
 	for {
 		h, err := take()
@@ -114,21 +117,24 @@ var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx conte
 		hs := []held{h}
 		if rng.IntN(4) == 0 {
 			if h2, ok := r.TryTakeBatch(1 + rng.IntN(4)); ok {
+				x := held{many: h2, batch: true}
 				for i := range h2.Len() {
-					if _, err := a.check(h2.Bytes(i), last); err != nil {
+					idx, err := a.check(h2.Bytes(i), last)
+					if err != nil {
 						return err
 					}
+					x.idx = append(x.idx, idx)
 				}
-				hs = append(hs, held{many: h2, batch: true, first: h.first + h.n, n: h2.Len()})
+				hs = append(hs, x)
 			}
 		}
-		n := 0
-		for _, x := range hs {
-			n += x.n
+		all := h.idx
+		if len(hs) == 2 {
+			all = append(slices.Clone(h.idx), hs[1].idx...)
 		}
-		mark(h.first, n)
-		for i := range n {
-			bk.taken(h.first + i).Add(1)
+		mark(all)
+		for _, m := range all {
+			bk.taken(m).Add(1)
 		}
 		if a.Hold && rng.IntN(2) == 0 {
 			for t0 := time.Now(); time.Since(t0) < 50*time.Microsecond; {
@@ -139,20 +145,26 @@ var singleConsumer = process.MustRegister("ring-single-consumer", func(ctx conte
 			if err := release(&hs[1]); err != nil {
 				return err
 			}
-			mark(h.first, h.n)
+			mark(h.idx)
 		}
 		if err := release(&hs[0]); err != nil {
 			return err
 		}
-		mark(-1, 0)
+		mark(nil)
 	}
 })
 
+// prodKills counts the producers TestSingleConsumerKill killed.
+var prodKills atomic.Int64
+
 // TestSingleConsumerKill SIGKILLs the one consumer of a SingleConsumer
 // (and SingleProducer) ring at random moments, in the middle of takes,
-// batches and releases, and starts a replacement each time; at the end a
-// fresh consumer drains the ring. Each consumer checks that messages come
-// in order. Afterwards:
+// batches and releases, and starts a replacement each time; in half the
+// rounds it kills the producer too, mid-claim or mid-commit, and starts
+// another that goes on after the messages the first committed (skipping
+// 16: the first may have committed a batch of up to 16 without saying
+// so). At the end a fresh consumer drains the ring. Each consumer checks
+// that messages come in order. Afterwards:
 //
 //   - no loss: every message whose Commit returned was delivered;
 //   - never twice after a Release returned: a message is delivered again
@@ -173,7 +185,11 @@ func TestSingleConsumerKill(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 11))
 	kills, again, held := 0, 0, 0
 	for round := range rounds {
+		t0 := time.Now()
 		k, d, h := singleKillRound(t, ctx, rng, round)
+		if el := time.Since(t0); el > time.Second {
+			t.Logf("round %d took %v", round, el)
+		}
 		kills += k
 		again += d
 		held += h
@@ -181,10 +197,13 @@ func TestSingleConsumerKill(t *testing.T) {
 			return
 		}
 	}
-	t.Logf("%d rounds, %d consumers killed, %d messages delivered again (%d held by a killed consumer)", rounds, kills, again, held)
+	t.Logf("%d rounds, %d consumers and %d producers killed, %d messages delivered again (%d held by a killed consumer)",
+		rounds, kills, prodKills.Load(), again, held)
 }
 
 func singleKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round int) (killed, again, held int) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	const each = 4000
 	seg := anon(t, 1<<20)
 	r, err := ringbuf.New(seg, "", 4096, &ringbuf.Options{Poll: 2 * time.Millisecond, SingleProducer: true, SingleConsumer: true})
@@ -207,18 +226,54 @@ func singleKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round in
 	allowed := map[int]int{}
 	cons := start(singleConsumer, 0)
 	id := 0
-	for range 1 + rng.IntN(2) {
+	kills := []bool{false} // true: the producer
+	if rng.IntN(2) == 0 {
+		kills = append(kills, false)
+	}
+	if rng.IntN(2) == 0 {
+		kills = append(kills, true)
+	}
+	rng.Shuffle(len(kills), func(i, j int) { kills[i], kills[j] = kills[j], kills[i] })
+	for _, killProducer := range kills {
 		// A random kill point, by progress: once a random message is
-		// taken (or the deadline nears), and a little later.
-		for m := rng.IntN(each); bk.taken(m).Load() == 0 && ctx.Err() == nil; {
+		// taken or committed (or the deadline nears), and a little
+		// later.
+		m := rng.IntN(each)
+		for (!killProducer && bk.taken(m).Load() == 0 || killProducer && bk.committed(m).Load() == 0) && ctx.Err() == nil {
 			time.Sleep(100 * time.Microsecond)
 		}
+		if ctx.Err() != nil {
+			// Stuck: what the consumer sees, for whoever debugs it.
+			f, h, tl := cursor(t, r, 384), cursor(t, r, 256), cursor(t, r, 128)
+			var ws []string
+			for p := h &^ 7; p < h+64; p += 8 {
+				ws = append(ws, fmt.Sprintf("%d:%#x", p, cursor(t, r, 512+p%4096)))
+			}
+			t.Errorf("round %d: no progress: free %d, head %d, tail %d; words from head: %v", round, f, h, tl, ws)
+		}
 		time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond)
+		if killProducer {
+			prod.Kill()
+			prod.Join(ctx)
+			prodKills.Add(1)
+			from := 0
+			for from < each && bk.committed(from).Load() != 0 {
+				from++
+			}
+			a := args
+			a.From = from + 16
+			t.Logf("round %d: producer killed, the next starts at %d", round, a.From)
+			prod = shmtest.Start(t, ctx, prodFunc, a)
+			continue
+		}
 		cons.Kill()
-		cons.Join(ctx)
+		if err := cons.Join(ctx); t.Failed() {
+			t.Logf("round %d: consumer %d: %v", round, id, err)
+		}
+		t.Logf("round %d: consumer %d killed holding %d+%d", round, id, bk.holding(2*id).Load(), bk.holding(2*id+1).Load())
 		killed++
-		if first, n := int(bk.holding(2*id).Load()), int(bk.holding(2*id+1).Load()); first != 0 {
-			for m := first - 1; m < first-1+n && m < each; m++ {
+		if first, last := int(bk.holding(2*id).Load()), int(bk.holding(2*id+1).Load()); first != 0 {
+			for m := first - 1; m < last && m < each; m++ {
 				allowed[m]++
 				held++
 			}
@@ -227,7 +282,8 @@ func singleKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round in
 		cons = start(singleConsumer, id)
 	}
 	if err := prod.Join(ctx); err != nil {
-		t.Fatalf("round %d: producer: %v", round, err)
+		cons.Kill()
+		t.Fatalf("round %d: producer: %v (consumer %d: %v)", round, err, id, cons.Join(context.Background()))
 	}
 	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -244,7 +300,11 @@ func singleKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round in
 		n := int(bk.taken(m).Load())
 		if bk.committed(m).Load() != 0 && n == 0 {
 			if lost++; lost < 5 {
-				t.Errorf("round %d: message %d committed, never delivered", round, m)
+				var around []uint32
+				for i := max(m-4, 0); i < min(m+5, each); i++ {
+					around = append(around, bk.taken(i).Load(), bk.committed(i).Load())
+				}
+				t.Errorf("round %d: message %d committed, never delivered; taken, committed from %d: %v", round, m, max(m-4, 0), around)
 			}
 		}
 		again += max(n-1, 0)
