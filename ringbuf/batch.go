@@ -75,9 +75,10 @@ type Claims struct {
 	h     uint64 // the first header as claimed: CLAIMED(self), the span's length
 	first uint64 // the first record's payload length
 	count int
-	// The cursor of Bytes: record i is at position at.
+	// The cursor of Bytes: record i is at position at, n bytes long.
 	i    int
 	at   uint64
+	n    uint64
 	done bool
 }
 
@@ -96,27 +97,20 @@ func (c *Claims) Bytes(i int) []byte {
 	}
 	r := c.r
 	if i < c.i {
-		c.i, c.at = 0, c.pos
+		c.i, c.at, c.n = 0, c.pos, c.first
 	}
 	for ; c.i < i; c.i++ {
-		c.at += recordSize(c.length(c.i, c.at))
+		c.at += recordSize(c.n)
+		c.n = hdrLen(r.hdr(c.at).Load()) // a header we wrote, which nobody else writes before Commit
 	}
-	n := c.length(i, c.at)
+	n := c.n
 	if c.at+recordSize(n) > c.end {
 		// Only a corrupt ring rewrites the headers of a claim.
-		c.i, c.at = 0, c.pos
+		c.i, c.at, c.n = 0, c.pos, c.first
 		return nil
 	}
 	off := (c.at & r.mask) + 8
 	return r.data[off : off+n : off+n]
-}
-
-// length is the payload length of record i, at position p.
-func (c *Claims) length(i int, p uint64) uint64 {
-	if i == 0 {
-		return c.first
-	}
-	return hdrLen(c.r.hdr(p).Load()) // a header we wrote, which nobody else writes before Commit
 }
 
 // Commit publishes every record of the batch to consumers with one
@@ -202,7 +196,8 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 		binary.NativeEndian.PutUint64(r.data[p&r.mask:], r.headerAt(p, uint64(n), stCommitted))
 		p += recordSize(uint64(n))
 	}
-	return Claims{r: r, pos: one.pos, end: p, h: one.h, first: uint64(sizes[0]), count: len(sizes), at: one.pos}, nil
+	first := uint64(sizes[0])
+	return Claims{r: r, pos: one.pos, end: p, h: one.h, first: first, count: len(sizes), at: one.pos, n: first}, nil
 }
 
 // Records is several records taken at once by Ring.TakeBatch or
@@ -216,10 +211,12 @@ type Records struct {
 	r        *Ring
 	self     shm.Token
 	pos, end uint64 // the records lie in [pos, end), with SKIP padding between them
+	first    uint64 // the first record's length
 	count    int
-	// The cursor of Bytes: record i is at position at.
+	// The cursor of Bytes: record i is at position at, n bytes long.
 	i    int
 	at   uint64
+	n    uint64
 	done bool
 }
 
@@ -238,33 +235,35 @@ func (rs *Records) Bytes(i int) []byte {
 	}
 	r := rs.r
 	if i < rs.i {
-		rs.i, rs.at = 0, rs.pos
+		rs.i, rs.at, rs.n = 0, rs.pos, rs.first
 	}
 	// Every header in [pos, end) is one of ours (READING(self), or
 	// COMMITTED with SingleConsumer), SKIP padding, or with SingleConsumer
 	// a DONE record that a consumer before us released out of order, and
 	// stays so until we release: free cannot pass our first record, and
 	// only a dead consumer's record is ever taken over.
-	for {
-		w := r.hdr(rs.at).Load()
-		n := hdrLen(w)
-		size := recordSize(n)
-		if rs.at+size > rs.end || (rs.at&r.mask)+size > r.capacity {
-			// Only a corrupt ring rewrites them.
-			rs.i, rs.at = 0, rs.pos
-			return nil
+	for rs.i < i {
+		p := rs.at + recordSize(rs.n)
+		for {
+			w := r.hdr(p).Load()
+			n := hdrLen(w)
+			size := recordSize(n)
+			if p+size > rs.end || (p&r.mask)+size > r.capacity {
+				// Only a corrupt ring rewrites them.
+				rs.i, rs.at, rs.n = 0, rs.pos, rs.first
+				return nil
+			}
+			if st := hdrState(w); st == stSkip || (r.sc && st == stDone) {
+				p += size
+				continue
+			}
+			rs.at, rs.n = p, n
+			break
 		}
-		if st := hdrState(w); st == stSkip || (r.sc && st == stDone) {
-			rs.at += size
-			continue
-		}
-		if rs.i == i {
-			off := (rs.at & r.mask) + 8
-			return r.data[off : off+n : off+n]
-		}
-		rs.at += size
 		rs.i++
 	}
+	off := (rs.at & r.mask) + 8
+	return r.data[off : off+rs.n : off+rs.n]
 }
 
 // Release gives the records' space back to producers, moving free and
@@ -320,7 +319,7 @@ func (r *Ring) TakeBatch(ctx context.Context, max int) (Records, error) {
 	if err != nil {
 		return Records{}, err
 	}
-	return Records{r: r, self: hdrOwner(rec.h), pos: rec.pos, end: end, count: count, at: rec.pos}, nil
+	return rec.batch(end, count), nil
 }
 
 // TryTakeBatch takes up to max records if one is ready now (see
@@ -330,7 +329,13 @@ func (r *Ring) TryTakeBatch(max int) (Records, bool) {
 	if err != nil {
 		return Records{}, false
 	}
-	return Records{r: r, self: hdrOwner(rec.h), pos: rec.pos, end: end, count: count, at: rec.pos}, true
+	return rec.batch(end, count), true
+}
+
+// batch is the Records of a take whose first record is rec.
+func (rec *Record) batch(end uint64, count int) Records {
+	n := uint64(len(rec.buf))
+	return Records{r: rec.r, self: hdrOwner(rec.h), pos: rec.pos, end: end, first: n, count: count, at: rec.pos, n: n}
 }
 
 // takeMoreLocked extends a take that ended at h (head not yet stored past
