@@ -275,7 +275,9 @@ func fuzzOps(t *testing.T, ops []byte, opts *ringbuf.Options) {
 
 // FuzzOpen writes arbitrary words over a ring's control lines and record
 // headers, as a bug or another program might, and checks that opening it
-// and every call on it return (an error or a result), never panic or hang.
+// and every call on it return (an error or a result), never panic or hang:
+// for a ring of many producers and consumers, and for one of a single
+// producer and a single consumer, whose consumer goes by the headers.
 func FuzzOpen(f *testing.F) {
 	word := func(pairs ...uint64) []byte {
 		var b []byte
@@ -296,88 +298,93 @@ func FuzzOpen(f *testing.F) {
 	f.Add(word(48, 1<<63, 16, 64, 32, 8))            // free past head
 	f.Add(word(34, 1<<32, 16, 64, 48, 0))            // orphans set
 	f.Add(word(2, 3<<32|7, 3, 2<<32|9))              // sleepers with nobody asleep
+	f.Add(word(32, 1<<32|2<<29|8, 16, 32))           // a committed header of the next lap
 	f.Fuzz(func(t *testing.T, words []byte) {
-		seg, err := shm.New(1<<16, &shm.Options{Slots: 16})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
-		opts := &ringbuf.Options{Poll: time.Millisecond, Spin: -1}
-		r, err := ringbuf.New(seg, "", 256, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		put(t, r, []byte("one"))
-		put(t, r, []byte("two"))
-		if c, ok := r.TryClaim(5); ok {
-			_ = c // left claimed
-		}
-		p := r.ShmObjects()[0].Payload()
-		// Each pair: word index (mod the 64 words of the control lines
-		// and the first 32 of data), value.
-		for len(words) >= 16 {
-			i := binary.LittleEndian.Uint64(words) % 96
-			v := binary.LittleEndian.Uint64(words[8:])
-			words = words[16:]
-			w, err := p.Uint64(8 * i)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.Store(v)
-		}
-		r2, err := ringbuf.OpenHandle(r.Handle(), opts)
-		if (r2 == nil) == (err == nil) {
-			t.Fatalf("OpenHandle = %v, %v", r2, err)
-		}
-		if err != nil {
-			if !errors.Is(err, ringbuf.ErrCorrupt) {
-				t.Fatalf("OpenHandle = %v, want ErrCorrupt", err)
-			}
-			return
-		}
-		defer r2.Close()
-		check := func(what string, err error) {
-			if err != nil && !errors.Is(err, ringbuf.ErrCorrupt) && !errors.Is(err, context.DeadlineExceeded) &&
-				!errors.Is(err, ringbuf.ErrShutdown) {
-				t.Fatalf("%s: unexpected error %v", what, err)
-			}
-		}
-		for range 3 {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
-			if c, ok := r2.TryClaim(8); ok {
-				check("commit", c.Commit())
-			}
-			c, err := r2.Claim(ctx, 20)
-			check("claim", err)
-			if err == nil {
-				check("commit", c.Commit())
-			}
-			if rec, ok := r2.TryTake(); ok {
-				check("release", rec.Release())
-			}
-			if c, ok := r2.TryClaimBatch([]int{3, 9}); ok {
-				copy(c.Bytes(1), "batch")
-				check("batch commit", c.Commit())
-			}
-			if rs, ok := r2.TryTakeBatch(4); ok {
-				for i := range rs.Len() {
-					_ = rs.Bytes(i)
-				}
-				check("batch release", rs.Release())
-			}
-			rec, err := r2.Take(ctx)
-			check("take", err)
-			if err == nil {
-				check("release", rec.Release())
-			}
-			_ = r2.Len()
-			cancel()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
-		defer cancel()
-		check("shutdown", r2.Shutdown(ctx))
-		_, err = r2.Take(ctx)
-		check("take after shutdown", err)
+		fuzzOpen(t, words, &ringbuf.Options{Poll: time.Millisecond, Spin: -1})
+		fuzzOpen(t, words, &ringbuf.Options{Poll: time.Millisecond, Spin: -1, SingleProducer: true, SingleConsumer: true})
 	})
+}
+
+func fuzzOpen(t *testing.T, words []byte, opts *ringbuf.Options) {
+	seg, err := shm.New(1<<16, &shm.Options{Slots: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	r, err := ringbuf.New(seg, "", 256, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	put(t, r, []byte("one"))
+	put(t, r, []byte("two"))
+	if c, ok := r.TryClaim(5); ok {
+		_ = c // left claimed
+	}
+	p := r.ShmObjects()[0].Payload()
+	// Each pair: word index (mod the 64 words of the control lines
+	// and the first 32 of data), value.
+	for len(words) >= 16 {
+		i := binary.LittleEndian.Uint64(words) % 96
+		v := binary.LittleEndian.Uint64(words[8:])
+		words = words[16:]
+		w, err := p.Uint64(8 * i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Store(v)
+	}
+	r2, err := ringbuf.OpenHandle(r.Handle(), opts)
+	if (r2 == nil) == (err == nil) {
+		t.Fatalf("OpenHandle = %v, %v", r2, err)
+	}
+	if err != nil {
+		if !errors.Is(err, ringbuf.ErrCorrupt) {
+			t.Fatalf("OpenHandle = %v, want ErrCorrupt", err)
+		}
+		return
+	}
+	defer r2.Close()
+	check := func(what string, err error) {
+		if err != nil && !errors.Is(err, ringbuf.ErrCorrupt) && !errors.Is(err, context.DeadlineExceeded) &&
+			!errors.Is(err, ringbuf.ErrShutdown) {
+			t.Fatalf("%s: unexpected error %v", what, err)
+		}
+	}
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
+		if c, ok := r2.TryClaim(8); ok {
+			check("commit", c.Commit())
+		}
+		c, err := r2.Claim(ctx, 20)
+		check("claim", err)
+		if err == nil {
+			check("commit", c.Commit())
+		}
+		if rec, ok := r2.TryTake(); ok {
+			check("release", rec.Release())
+		}
+		if c, ok := r2.TryClaimBatch([]int{3, 9}); ok {
+			copy(c.Bytes(1), "batch")
+			check("batch commit", c.Commit())
+		}
+		if rs, ok := r2.TryTakeBatch(4); ok {
+			for i := range rs.Len() {
+				_ = rs.Bytes(i)
+			}
+			check("batch release", rs.Release())
+		}
+		rec, err := r2.Take(ctx)
+		check("take", err)
+		if err == nil {
+			check("release", rec.Release())
+		}
+		_ = r2.Len()
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Millisecond)
+	defer cancel()
+	check("shutdown", r2.Shutdown(ctx))
+	_, err = r2.Take(ctx)
+	check("take after shutdown", err)
 }
