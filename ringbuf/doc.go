@@ -63,4 +63,8 @@
 //     and a queue passed to a child uses the default.
 //   - A batch (ClaimBatch, TakeBatch) is placed like one record: all its
 //     records together take at most MaxRecord() + 8 bytes of the ring.
+//   - A ring made with Options.SingleConsumer has one consumer process at
+//     a time: the first to take keeps the ring until it closes its Ring or
+//     dies, and a Take in another process waits until then. What it took
+//     and did not release goes, in order, to the next one.
 package ringbuf
