@@ -39,10 +39,11 @@ package ringbuf
 //     again, possibly out of order. Never twice to live consumers: every
 //     takeover is a compare-and-swap from READING(dead).
 //
-// Release compare-and-swaps each record READING(self) → DONE, in order, then
-// moves free once and wakes producers once. A consumer that dies during
-// Release has consumed the records it marked DONE; the rest are redelivered
-// as above.
+// Release compare-and-swaps each record READING(self) → DONE, the first
+// one last (until it is DONE free cannot pass the batch, so no header the
+// walk has yet to read can be overwritten by a producer), then moves free
+// once and wakes producers once. A consumer that dies during Release has
+// consumed the records it marked DONE; the rest are redelivered as above.
 //
 // With SingleConsumer (see the top of ring.go), TakeBatch writes no header:
 // it walks the COMMITTED records after the one at head and stores head
@@ -290,18 +291,32 @@ func (rs *Records) Release() error {
 	if r.sc {
 		return r.releaseSingle(rs.pos, rs.end, rs.count)
 	}
+	// The first record is marked last: until it is DONE free stays behind
+	// the batch, so no producer can reuse the space of a header this loop
+	// has yet to read (padding inside the batch, say).
 	var bad error
+	var first, firstW uint64
+	held := false
 	for p, left := rs.pos, rs.count; left > 0 && p < rs.end; {
 		hw := r.hdr(p)
 		w := hw.Load()
 		n := hdrLen(w)
 		if hdrState(w) != stSkip {
 			left--
-			if w != header(n, stReading, rs.self) || !hw.CompareAndSwap(w, header(n, stDone, 0)) {
+			switch {
+			case !held:
+				held, first, firstW = true, p, w
+			case w != header(n, stReading, rs.self) || !hw.CompareAndSwap(w, header(n, stDone, 0)):
 				bad = corrupt("record at %d changed under its consumer", p)
 			}
 		}
 		p += recordSize(n)
+	}
+	if held {
+		n := hdrLen(firstW)
+		if firstW != header(n, stReading, rs.self) || !r.hdr(first).CompareAndSwap(firstW, header(n, stDone, 0)) {
+			bad = corrupt("record at %d changed under its consumer", first)
+		}
 	}
 	if err := r.advanceFree(); err != nil {
 		return err

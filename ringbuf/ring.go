@@ -387,11 +387,13 @@ type Options struct {
 	// process takes at a time. The first process to take becomes the
 	// ring's consumer, and stays so until it closes its Ring or dies: a
 	// Take in another process waits for that (TryTake fails), and then
-	// gets again every record the first took and did not release. The
-	// consumer writes no record's header, so that its reads do not pull
-	// the producer's lines away from it. Two goroutines taking at once
-	// may deliver a record twice or corrupt the ring; so may two Rings of
-	// one process opened on it that both take.
+	// gets again every record the first took and did not release; such a
+	// Take waits through Shutdown too. The consumer writes a header only
+	// to mark an out-of-order release DONE or to skip a dead producer's
+	// claim, so that its reads do not pull the producer's lines away from
+	// it. Two goroutines taking at once may deliver a record twice or
+	// corrupt the ring. Two Rings of one process share its token: the
+	// second one's Take waits until the first closes.
 	SingleConsumer bool
 }
 
@@ -1080,18 +1082,31 @@ func (r *Ring) releaseSingle(pos, end uint64, count int) error {
 		r.wakeSpace()
 		return nil
 	}
+	// The first record still held is marked last, so that free stays
+	// behind the rest of the batch while this loop reads its headers (see
+	// Records.Release).
 	var bad error
+	var first, firstW uint64
+	held := false
 	for p, left := pos, count; left > 0 && p < end; {
 		hw := r.hdr(p)
 		w := hw.Load()
 		n := hdrLen(w)
 		if st := hdrState(w); st != stSkip && st != stDone { // DONE: see takeMoreLocked
 			left--
-			if st != stCommitted || !hw.CompareAndSwap(w, r.headerAt(p, n, stDone)) {
+			switch {
+			case st != stCommitted:
+				bad = corrupt("record at %d changed under its consumer", p)
+			case !held:
+				held, first, firstW = true, p, w
+			case !hw.CompareAndSwap(w, r.headerAt(p, n, stDone)):
 				bad = corrupt("record at %d changed under its consumer", p)
 			}
 		}
 		p += recordSize(n)
+	}
+	if held && !r.hdr(first).CompareAndSwap(firstW, r.headerAt(first, hdrLen(firstW), stDone)) {
+		bad = corrupt("record at %d changed under its consumer", first)
 	}
 	if err := r.advanceFree(); err != nil {
 		return err
