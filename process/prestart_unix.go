@@ -23,9 +23,9 @@ import (
 // the missing ones (in parallel) and returning once each has come up: run
 // its program's initialization and reached Main, where it waits for a
 // function. Start then hands its function to one of them, which costs a
-// message on a socket instead of a program's start (on the machines we
-// measure on, about 10 ms for a test binary; see the pool's start+stop
-// benchmark). It is Python's forkserver idea without fork: the cost of a
+// message on a socket instead of a program's start (BenchmarkStartJoin
+// times the latter; the pool's BenchmarkStartStopPython both). It is
+// Python's forkserver idea without fork: the cost of a
 // start is paid when the program chooses (at its own start, say, while it
 // does other work), not when it needs the process.
 //
