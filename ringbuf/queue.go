@@ -713,11 +713,17 @@ func (q *Queue[T]) reserve(ctx context.Context, block bool) error {
 			q.used.Add(1)
 			return nil
 		}
-		// Full by the count: say we will sleep before looking, so that a
-		// Get releasing after the look wakes us (see the top of ring.go
-		// for why this order loses no wake-up).
+		// Full by the count: say we will sleep, then look again, so that a
+		// Get giving a place back after the look wakes us (see the top of
+		// ring.go for why this order loses no wake-up). Only Gets lower
+		// used; we hold the lock that every raise needs.
 		q.slotSleepers.Add(1)
 		seq := q.slotSeq.Load()
+		if q.used.Load() < q.maxSize { // a Get gave one back before it could see us
+			q.slotSleepers.Add(^uint32(0))
+			q.used.Add(1)
+			return nil
+		}
 		var err error
 		if q.recountDue() {
 			var n uint32
