@@ -294,17 +294,17 @@ func checkPlaces(t *testing.T, ctx context.Context, q *ringbuf.Queue[seqMsg], ma
 }
 
 // killBlockedPut puts two messages of size bytes into q, whose ring has
-// room for two only, starts put(arg), which puts a third and so waits for
+// room for two only, starts putBlocked(arg), which puts a third and so waits for
 // room in its claim, holding q's place lock; once inside says it got that
 // far, it kills the child, then takes the two messages back.
-func killBlockedPut[A any](t *testing.T, ctx context.Context, q *ringbuf.Queue[[]byte], size int, put *process.Func[A], arg A, inside func() bool) {
+func killBlockedPut(t *testing.T, ctx context.Context, q *ringbuf.Queue[[]byte], size int, arg blockedArgs, inside func() bool) {
 	t.Helper()
 	for range 2 {
 		if err := q.Put(ctx, make([]byte, size)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p := shmtest.Start(t, ctx, put, arg)
+	p := shmtest.Start(t, ctx, putBlocked, arg)
 	for !inside() {
 		if ctx.Err() != nil {
 			t.Fatal("the child's Put never got inside")
@@ -321,15 +321,19 @@ func killBlockedPut[A any](t *testing.T, ctx context.Context, q *ringbuf.Queue[[
 	}
 }
 
-// putBlocked puts a message of a.Size bytes into a.Q, which has no room
-// for it: it waits in the ring's claim, holding the place lock, until
-// killed.
-var putBlocked = process.MustRegister("queue-put-blocked", func(ctx context.Context, a bytesQueueArgs) error {
+// putBlocked puts a message of a.Size bytes into a.Q (or a.J, a
+// JoinableQueue, which counts its task first), which has no room for it:
+// it waits in the ring's claim, holding the place lock, until killed.
+var putBlocked = process.MustRegister("queue-put-blocked", func(ctx context.Context, a blockedArgs) error {
+	if a.J != nil {
+		return a.J.Put(ctx, make([]byte, a.Size))
+	}
 	return a.Q.Put(ctx, make([]byte, a.Size))
 })
 
-type bytesQueueArgs struct {
+type blockedArgs struct {
 	Q    *ringbuf.Queue[[]byte]
+	J    *ringbuf.JoinableQueue[[]byte]
 	Size int
 }
 
@@ -347,7 +351,7 @@ func TestQueueDeadPutKeepsNoPlace(t *testing.T) {
 	}
 	defer q.Close()
 	// The child has its place once the count says the queue is full.
-	killBlockedPut(t, ctx, q, size, putBlocked, bytesQueueArgs{Q: q, Size: size}, q.Full)
+	killBlockedPut(t, ctx, q, size, blockedArgs{Q: q, Size: size}, q.Full)
 	for i := range maxSize {
 		if err := q.TryPut([]byte{byte(i)}); err != nil {
 			t.Fatalf("TryPut %d of %d after the child died holding a place: %v", i+1, maxSize, err)
@@ -388,17 +392,6 @@ func shutdownAndDrain(t *testing.T, ctx context.Context, q *ringbuf.Queue[seqMsg
 	}
 }
 
-// putBlockedJoinable is putBlocked for a JoinableQueue: it counts its task
-// and waits in the ring's claim, holding the place lock, until killed.
-var putBlockedJoinable = process.MustRegister("joinable-put-blocked", func(ctx context.Context, a joinableArgs) error {
-	return a.Q.Put(ctx, make([]byte, a.Size))
-})
-
-type joinableArgs struct {
-	Q    *ringbuf.JoinableQueue[[]byte]
-	Size int
-}
-
 // TestJoinableDeadPutFinishes: a producer killed inside Put after it
 // counted its task, before its message was committed, leaves no task
 // behind: Join returns once the tasks that were put are done. Layout
@@ -413,7 +406,7 @@ func TestJoinableDeadPutFinishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	killBlockedPut(t, ctx, &q.Queue, size, putBlockedJoinable, joinableArgs{Q: q, Size: size}, func() bool { return q.Unfinished() == 3 })
+	killBlockedPut(t, ctx, &q.Queue, size, blockedArgs{J: q, Size: size}, func() bool { return q.Unfinished() == 3 })
 	for range 2 {
 		if err := q.TaskDone(); err != nil {
 			t.Fatal(err)

@@ -854,15 +854,7 @@ func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (Claim, er
 	slept := false
 	for {
 		if !r.sp {
-			if block {
-				_, err = r.prod.Lock(ctx, self)
-			} else {
-				var ok bool
-				if ok, _, err = r.prod.TryLock(self); err == nil && !ok {
-					err = errWouldBlock
-				}
-			}
-			if err != nil {
+			if err := lockOrTry(ctx, &r.prod, self, block); err != nil {
 				return Claim{}, err
 			}
 		}
@@ -1209,15 +1201,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 			}
 		}
 		if !r.sc {
-			if block {
-				_, err = r.cons.Lock(ctx, self)
-			} else {
-				var ok bool
-				if ok, _, err = r.cons.TryLock(self); err == nil && !ok {
-					err = errWouldBlock
-				}
-			}
-			if err != nil {
+			if err := lockOrTry(ctx, &r.cons, self, block); err != nil {
 				return Record{}, 0, 0, err
 			}
 		} else if !r.holding.Load() {
@@ -1401,16 +1385,7 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 // counts them once. (Close does the same for its own records before it
 // unlocks.)
 func (r *Ring) hold(ctx context.Context, self shm.Token, block bool) error {
-	var err error
-	if block {
-		_, err = r.cons.Lock(ctx, self)
-	} else {
-		var ok bool
-		if ok, _, err = r.cons.TryLock(self); err == nil && !ok {
-			err = errWouldBlock
-		}
-	}
-	if err != nil {
+	if err := lockOrTry(ctx, &r.cons, self, block); err != nil {
 		return err
 	}
 	if err := r.rewind(); err != nil {
@@ -1762,6 +1737,21 @@ func (r *Ring) scanOrphans(self shm.Token) (Record, bool, error) {
 }
 
 // ----- waiting -----
+
+// lockOrTry takes a claim lock: waiting while ctx allows if block, else
+// only if it is free now (or its holder is dead), failing with
+// errWouldBlock otherwise.
+func lockOrTry(ctx context.Context, m *robust.Mutex, self shm.Token, block bool) error {
+	if block {
+		_, err := m.Lock(ctx, self)
+		return err
+	}
+	ok, _, err := m.TryLock(self)
+	if err == nil && !ok {
+		err = errWouldBlock
+	}
+	return err
+}
 
 // sleep waits on w while it holds v, for at most the poll interval: see
 // wait.Sleep.
