@@ -141,7 +141,7 @@ func (c *Claims) Commit() error {
 	if !r.hdr(c.pos).CompareAndSwap(c.h, r.headerAt(c.pos, c.first, stCommitted)) {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
-	r.committed.Add(uint64(c.count))
+	r.countCommits(uint64(c.count))
 	if r.sp && !r.sc {
 		r.publish()
 	}

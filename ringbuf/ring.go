@@ -811,7 +811,7 @@ func (c *Claim) Commit() error {
 	if !r.hdr(c.pos).CompareAndSwap(c.h, r.headerAt(c.pos, hdrLen(c.h), stCommitted)) {
 		return corrupt("record at %d changed under its producer", c.pos)
 	}
-	r.committed.Add(1)
+	r.countCommits(1)
 	if r.sp && !r.sc {
 		r.publish()
 	}
@@ -916,12 +916,17 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 			return Claim{}, false, nil
 		}
 	}
+	// The headers are release stores: what publishes them is the store of
+	// tail below, or with SingleConsumer (which goes by headers) the
+	// commit's compare-and-swap, and neither needs them to reach the
+	// cache before it starts: the payload writes that follow go to the
+	// same line, and one fetch of the line, at the commit, serves all.
 	if pad > 0 {
-		r.hdr(t).Store(r.headerAt(t, pad-8, stSkip))
+		layout.StoreRelease(r.hdr(t), r.headerAt(t, pad-8, stSkip))
 	}
 	pos := t + pad
 	h := header(n, stClaimed, self)
-	r.hdr(pos).Store(h)
+	layout.StoreRelease(r.hdr(pos), h)
 	if e := t + total; r.sc && e-f < r.capacity {
 		// The next header's place holds old bytes, which a consumer
 		// going by headers must not take for a header: clear it. (At
@@ -931,7 +936,7 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 		binary.NativeEndian.PutUint64(r.data[e&r.mask:], 0)
 	}
 	if r.sp {
-		r.ptail.Store(t + total) // Commit publishes
+		layout.StoreRelease(&r.ptail, t+total) // Commit publishes
 	} else {
 		r.tail.Store(t + total) // publishes both headers
 	}
@@ -948,18 +953,36 @@ func (r *Ring) claimTail() uint64 {
 			return p
 		}
 		if r.pubTail.Load() != t {
-			r.pubTail.Store(t)
+			layout.StoreRelease(&r.pubTail, t)
 		}
 	}
 	return t
 }
 
 // publish, with SingleProducer, stores tail past every claim this process
-// made: its headers, the records committed so far and the padding.
+// made: its headers, the records committed so far and the padding. With
+// SingleConsumer, whose consumer goes by headers, the store is a release
+// store: the commit's compare-and-swap after it publishes, and orders it
+// before the load of the sleepers word; without, the store of tail is the
+// publication and stays sequentially consistent.
 func (r *Ring) publish() {
 	if p, t := r.ptail.Load(), r.tail.Load(); t < p && t == r.pubTail.Load() {
-		r.tail.Store(p)
-		r.pubTail.Store(p)
+		if r.sc {
+			layout.StoreRelease(r.tail, p)
+		} else {
+			r.tail.Store(p)
+		}
+		layout.StoreRelease(&r.pubTail, p)
+	}
+}
+
+// countCommits adds n to committed: with SingleProducer, where no other
+// process writes it, a load and a release store (see layout.StoreRelease).
+func (r *Ring) countCommits(n uint64) {
+	if r.sp {
+		layout.StoreRelease(r.committed, r.committed.Load()+n)
+	} else {
+		r.committed.Add(n)
 	}
 }
 
@@ -1213,7 +1236,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		end, count = rec.end(), 1
 		if rec.r != nil && max > 1 {
 			if h, more := r.takeMoreLocked(self, end, max-1); more > 0 {
-				r.head.Store(h)
+				r.storeHead(h)
 				end, count = h, count+more
 			}
 		}
@@ -1228,7 +1251,11 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		}
 		if rec.r != nil {
 			r.race.Acquire()
-			r.taken.Add(uint64(count))
+			if r.sc {
+				layout.StoreRelease(r.taken, r.taken.Load()+uint64(count)) // nobody else writes it now
+			} else {
+				r.taken.Add(uint64(count))
+			}
 			if !r.sc && r.dataSleepers.Load() != 0 && r.canTake() {
 				// Another record is ready and someone sleeps: the
 				// commit's wake-up may have come to us.
@@ -1468,14 +1495,14 @@ func (r *Ring) takeSingle(check bool) (Record, int, error) {
 			case stCommitted:
 				// The one consumer owns [free, head): moving head
 				// is the whole take.
-				r.head.Store(h + size)
+				r.storeHead(h + size)
 				return r.record(h, w), 0, nil
 			case stDone:
-				r.head.Store(h + size)
+				r.storeHead(h + size)
 				continue
 			case stSkip:
 				if r.skipFinal(h, w) {
-					r.head.Store(h + size)
+					r.storeHead(h + size)
 					continue
 				}
 			}
@@ -1564,6 +1591,17 @@ func (r *Ring) passDone() {
 		h += size
 	}
 	if h != h0 {
+		r.storeHead(h)
+	}
+}
+
+// storeHead stores head: with SingleConsumer, whose consumer alone writes
+// it and loads nothing after it that another process's store must be
+// ordered with, a release store (see layout.StoreRelease).
+func (r *Ring) storeHead(h uint64) {
+	if r.sc {
+		layout.StoreRelease(r.head, h)
+	} else {
 		r.head.Store(h)
 	}
 }
