@@ -76,7 +76,11 @@ type Claims struct {
 	h     uint64 // the first header as claimed: CLAIMED(self), the span's length
 	first uint64 // the first record's payload length
 	count int
-	// The cursor of Bytes: record i is at position at, n bytes long.
+	// stride, when every record has the first one's length, is the space
+	// each takes: record i is at pos + i*stride.
+	stride uint64
+	// The cursor of Bytes otherwise: record i is at position at, n bytes
+	// long.
 	i    int
 	at   uint64
 	n    uint64
@@ -97,6 +101,10 @@ func (c *Claims) Bytes(i int) []byte {
 		return nil
 	}
 	r := c.r
+	if c.stride != 0 {
+		off := (c.pos+uint64(i)*c.stride)&r.mask + 8
+		return r.data[off : off+c.first : off+c.first]
+	}
 	if i < c.i {
 		c.i, c.at, c.n = 0, c.pos, c.first
 	}
@@ -174,7 +182,9 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 		return Claims{r: r}, nil
 	}
 	var need uint64
+	same := true
 	for _, n := range sizes {
+		same = same && n == sizes[0]
 		if n < 0 || uint64(n) > r.maxRec {
 			return Claims{}, fmt.Errorf("%w: %d bytes, this ring holds at most %d", ErrTooLarge, n, r.maxRec)
 		}
@@ -192,13 +202,24 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 	// first record's commit, which publishes them with the payloads: plain
 	// stores, like the payloads' (an atomic store is a locked instruction
 	// on amd64, and there is one per record).
-	p := one.pos + recordSize(uint64(sizes[0]))
+	// A batch lies in one lap, like a record.
+	first := uint64(sizes[0])
+	c := Claims{r: r, pos: one.pos, end: one.pos + need, h: one.h, first: first, count: len(sizes), at: one.pos, n: first}
+	if same {
+		c.stride = recordSize(first)
+		w := r.headerAt(one.pos, first, stCommitted)
+		start := one.pos & r.mask
+		for off := start + c.stride; off < start+need; off += c.stride {
+			binary.NativeEndian.PutUint64(r.data[off:], w)
+		}
+		return c, nil
+	}
+	p := one.pos + recordSize(first)
 	for _, n := range sizes[1:] {
 		binary.NativeEndian.PutUint64(r.data[p&r.mask:], r.headerAt(p, uint64(n), stCommitted))
 		p += recordSize(uint64(n))
 	}
-	first := uint64(sizes[0])
-	return Claims{r: r, pos: one.pos, end: p, h: one.h, first: first, count: len(sizes), at: one.pos, n: first}, nil
+	return c, nil
 }
 
 // Records is several records taken at once by Ring.TakeBatch or
@@ -214,7 +235,12 @@ type Records struct {
 	pos, end uint64 // the records lie in [pos, end), with SKIP padding between them
 	first    uint64 // the first record's length
 	count    int
-	// The cursor of Bytes: record i is at position at, n bytes long.
+	// stride, when the records have the first one's length and lie one
+	// after the other, is the space each takes: record i is at position
+	// pos + i*stride (which may be in the next lap).
+	stride uint64
+	// The cursor of Bytes otherwise: record i is at position at, n bytes
+	// long.
 	i    int
 	at   uint64
 	n    uint64
@@ -235,6 +261,10 @@ func (rs *Records) Bytes(i int) []byte {
 		return nil
 	}
 	r := rs.r
+	if rs.stride != 0 {
+		off := (rs.pos+uint64(i)*rs.stride)&r.mask + 8
+		return r.data[off : off+rs.first : off+rs.first]
+	}
 	if i < rs.i {
 		rs.i, rs.at, rs.n = 0, rs.pos, rs.first
 	}
@@ -350,36 +380,50 @@ func (r *Ring) TryTakeBatch(max int) (Records, bool) {
 // batch is the Records of a take whose first record is rec.
 func (rec *Record) batch(end uint64, count int) Records {
 	n := uint64(len(rec.buf))
-	return Records{r: rec.r, self: hdrOwner(rec.h), pos: rec.pos, end: end, first: n, count: count, at: rec.pos, n: n}
+	rs := Records{r: rec.r, self: hdrOwner(rec.h), pos: rec.pos, end: end, first: n, count: count, at: rec.pos, n: n}
+	if rec.same {
+		rs.stride = recordSize(n)
+	}
+	return rs
 }
 
-// takeMoreLocked extends a take that ended at h (head not yet stored past
-// it) with the COMMITTED records right after it, up to more of them, with
-// the consumer claim lock held (or none needed). It stops at anything
-// else, which the next take handles. It returns the new head and how many
-// records it took.
-func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) {
-	took := 0
+// takeMoreLocked extends a take of a record of n0 bytes that ended at h
+// (head not yet stored past it) with the COMMITTED records right after it,
+// up to more of them, with the consumer claim lock held (or none needed).
+// It stops at anything else, which the next take handles. It returns the
+// new head, how many records it took, and whether they all have n0 bytes
+// and follow one another in one lap with nothing between them.
+func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int, n0 uint64) (uint64, int, bool) {
+	took, same := 0, true
 	if r.sc {
-		// By the headers, as takeSingle goes.
+		// By the headers, as takeSingle goes. A record of n0 bytes in
+		// h's lap has the very header like (and one in the next lap, a
+		// different one: like there is a stale header).
+		like, size0, lapEnd := r.headerAt(h, n0, stCommitted), recordSize(n0), h|r.mask+1
 		for took < more {
 			w := r.hdr(h).Load()
+			if w == like && h+size0 <= lapEnd {
+				took++
+				h += size0
+				continue
+			}
 			n := hdrLen(w)
 			size := recordSize(n)
 			if !r.current(h, w) || n > r.maxRec || (h&r.mask)+size > r.capacity {
 				break
 			}
+			same = false
 			switch hdrState(w) {
 			case stCommitted:
 				took++
 			case stSkip:
 				if !r.skipFinal(h, w) {
-					return h, took
+					return h, took, false
 				}
 			}
 			h += size // and past DONE: see hold
 		}
-		return h, took
+		return h, took, same
 	}
 	t := r.tailSeen
 	for took < more {
@@ -402,6 +446,7 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) 
 		st := hdrState(w)
 		if st == stSkip {
 			h += size
+			same = false
 			continue
 		}
 		if st != stCommitted || n > r.maxRec || !hw.CompareAndSwap(w, header(n, stReading, self)) {
@@ -409,8 +454,9 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int) (uint64, int) 
 		}
 		h += size
 		took++
+		same = same && n == n0
 	}
-	return h, took
+	return h, took, same
 }
 
 // wakeData wakes one consumer if any went to sleep since the last wake-up

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,10 +99,59 @@ func TestBatch(t *testing.T) {
 	}
 }
 
+// TestBatchSameSizeStopsAtLap: a batch of records of one size, taken by a
+// single consumer, ends where the lap ends when the first place of the
+// next lap still holds a record of that size the consumer has not
+// released (the header there is a lap old, not a new one).
+func TestBatchSameSizeStopsAtLap(t *testing.T) {
+	for _, opts := range []*ringbuf.Options{nil, {SingleProducer: true, SingleConsumer: true}} {
+		r := newRing(t, 256, opts)
+		const n = 24 // 32 bytes a record: 8 fill the ring
+		sizes := []int{n, n, n, n}
+		for seq := range 2 {
+			c, err := r.ClaimBatch(context.Background(), sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range sizes {
+				binary.LittleEndian.PutUint32(c.Bytes(i), uint32(4*seq+i))
+			}
+			if err := c.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, ok := r.TryTakeBatch(1) // held: the ring stays full
+		if !ok || binary.LittleEndian.Uint32(first.Bytes(0)) != 0 {
+			t.Fatalf("%+v: first take %v", opts, ok)
+		}
+		rest, ok := r.TryTakeBatch(100)
+		if !ok {
+			t.Fatalf("%+v: nothing after the first", opts)
+		}
+		if rest.Len() != 7 {
+			t.Errorf("%+v: took %d records after the first, want 7", opts, rest.Len())
+		}
+		for i := range min(rest.Len(), 7) {
+			if got := binary.LittleEndian.Uint32(rest.Bytes(i)); got != uint32(i+1) {
+				t.Errorf("%+v: record %d of the batch is %d", opts, i, got)
+			}
+		}
+		rest.Release()
+		first.Release()
+		if _, ok := r.TryTakeBatch(100); ok {
+			t.Errorf("%+v: a record after all were taken", opts)
+		}
+	}
+}
+
 // Batches of random sizes around the wrap, taken in batches of random
-// sizes, with records given back out of order.
+// sizes, with records given back out of order. RINGBUF_SEED=n repeats the
+// run of the seed a failure logs.
 func TestBatchWrap(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("RINGBUF_SEED"), 10, 64); err == nil {
+		seed = v
+	}
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for _, opts := range []*ringbuf.Options{nil, {SingleProducer: true, SingleConsumer: true}} {
@@ -136,7 +186,7 @@ func TestBatchWrap(t *testing.T) {
 				for i := range rs.Len() {
 					b := rs.Bytes(i)
 					if n := binary.LittleEndian.Uint32(b); n != got {
-						t.Fatalf("record %d, want %d", n, got)
+						t.Fatalf("opts %+v: record %d, want %d (batch of %d, i %d)", opts, n, got, rs.Len(), i)
 					}
 					for _, x := range b[4:] {
 						if x != byte(got) {

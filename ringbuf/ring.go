@@ -1048,6 +1048,7 @@ type Record struct {
 	buf   []byte
 	done  bool
 	again bool // taken over from a dead consumer: delivered before
+	same  bool // a batch's first: the others have its length and follow it (see Records.stride)
 }
 
 // Bytes is the record's payload, in the ring: read it before Release. It
@@ -1235,9 +1236,10 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		rec, how, err := r.takeLocked(self, check)
 		end, count = rec.end(), 1
 		if rec.r != nil && max > 1 {
-			if h, more := r.takeMoreLocked(self, end, max-1); more > 0 {
+			if h, more, same := r.takeMoreLocked(self, end, max-1, hdrLen(rec.h)); more > 0 {
 				r.storeHead(h)
 				end, count = h, count+more
+				rec.same = same
 			}
 		}
 		if r.sc && rec.r != nil {
