@@ -380,8 +380,8 @@ type Options struct {
 	// once it has waited Poll in all. Zero means DefaultPoll.
 	Poll time.Duration
 	// SingleProducer (New only) promises that at most one goroutine of one
-	// process claims at a time, so claims skip the producer claim lock.
-	// Two at once corrupt the ring.
+	// process claims and commits at a time, so claims skip the producer
+	// claim lock. Two at once corrupt the ring.
 	SingleProducer bool
 	// SingleConsumer (New only) promises that at most one goroutine of one
 	// process takes at a time. The first process to take becomes the
