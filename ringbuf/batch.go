@@ -8,7 +8,7 @@ package ringbuf
 //   - ClaimBatch claims one span for k records, as if for one record of
 //     span − 8 bytes, with the span's first header CLAIMED(self) and that
 //     length. It then writes the headers of records 2..k inside the span,
-//     COMMITTED, with atomic stores. No consumer reads inside the span
+//     COMMITTED, with plain stores. No consumer reads inside the span
 //     before the first header leaves CLAIMED: records are taken in order,
 //     and Take waits at a CLAIMED header.
 //   - Commit is one compare-and-swap of the first header, CLAIMED(self,
