@@ -392,7 +392,7 @@ func (rec *Record) batch(end uint64, count int) Records {
 // up to more of them, with the consumer claim lock held (or none needed).
 // It stops at anything else, which the next take handles. It returns the
 // new head, how many records it took, and whether they all have n0 bytes
-// and follow one another in one lap with nothing between them.
+// and follow one another with nothing between them.
 func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int, n0 uint64) (uint64, int, bool) {
 	took, same := 0, true
 	if r.sc {

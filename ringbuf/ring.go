@@ -927,13 +927,26 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	pos := t + pad
 	h := header(n, stClaimed, self)
 	layout.StoreRelease(r.hdr(pos), h)
-	if e := t + total; r.sc && e-f < r.capacity {
-		// The next header's place holds old bytes, which a consumer
-		// going by headers must not take for a header: clear it. (At
-		// e = free + capacity it holds the header of the record at
-		// free, a lap old.) A plain store: the consumer reads this
-		// word only after our commit, which publishes it.
-		binary.NativeEndian.PutUint64(r.data[e&r.mask:], 0)
+	if e := t + total; r.sc {
+		if e-f == r.capacity {
+			// The word at e is a lap-old header only if f is free
+			// now. freeSeen may be behind: then e lies in free space,
+			// where a single producer that died between its claim and
+			// its commit may have left a header of its own (a batch's
+			// inner COMMITTED one) or payload.
+			f = r.free.Load()
+			r.freeSeen = f
+			r.race.Acquire()
+		}
+		if e-f < r.capacity {
+			// The next header's place holds old bytes, which a
+			// consumer going by headers must not take for a header:
+			// clear it. (At e = free + capacity it holds the header
+			// of the record at free, a lap old.) A plain store: the
+			// consumer reads this word only after our commit, which
+			// publishes it.
+			binary.NativeEndian.PutUint64(r.data[e&r.mask:], 0)
+		}
 	}
 	if r.sp {
 		layout.StoreRelease(&r.ptail, t+total) // Commit publishes

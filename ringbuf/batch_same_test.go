@@ -1,0 +1,294 @@
+// Batches of records of one size (Claims and Records with a stride) and
+// the places around them: written with the review of the stride.
+
+package ringbuf_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shmkit/ringbuf"
+)
+
+var batchOpts = []*ringbuf.Options{nil, {SingleConsumer: true}, {SingleProducer: true}, {SingleProducer: true, SingleConsumer: true}}
+
+// putSeq commits one batch of the given sizes, numbering records from *seq.
+func putSeq(t *testing.T, r *ringbuf.Ring, seq *uint32, sizes ...int) {
+	t.Helper()
+	c, err := r.ClaimBatch(context.Background(), sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sizes {
+		b := c.Bytes(i)
+		binary.LittleEndian.PutUint32(b, *seq)
+		for j := 4; j < len(b); j++ {
+			b[j] = byte(*seq)
+		}
+		*seq++
+	}
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// takeSeq takes a batch of up to most and returns the numbers, checking fill.
+func takeSeq(t *testing.T, r *ringbuf.Ring, most int) ([]uint32, ringbuf.Records) {
+	t.Helper()
+	rs, ok := r.TryTakeBatch(most)
+	if !ok {
+		return nil, rs
+	}
+	var ids []uint32
+	for i := range rs.Len() {
+		b := rs.Bytes(i)
+		id := binary.LittleEndian.Uint32(b)
+		for _, x := range b[4:] {
+			if x != byte(id) {
+				t.Fatalf("record %d (i %d of %d): fill %d", id, i, rs.Len(), x)
+			}
+		}
+		ids = append(ids, id)
+	}
+	return ids, rs
+}
+
+func TestBatchMixedAfterSame(t *testing.T) {
+	for _, opts := range batchOpts {
+		r := newRing(t, 1024, opts)
+		var seq uint32
+		putSeq(t, r, &seq, 10, 10, 10)
+		putSeq(t, r, &seq, 10, 20, 10, 4)
+		putSeq(t, r, &seq, 10, 10)
+		ids, rs := takeSeq(t, r, 100)
+		if want := []uint32{0, 1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(ids, want) {
+			t.Errorf("%+v: got %v want %v", opts, ids, want)
+		}
+		rs.Release()
+	}
+}
+
+// Same-size records across the wrap: exactly fitting, and with padding.
+func TestBatchSameOverWrap(t *testing.T) {
+	for _, opts := range batchOpts {
+		for _, n := range []int{24, 32} { // 32 bytes: fit exactly; 40: padding at 240
+			for _, firstEnds := range []int{0, 1} {
+				r := newRing(t, 256, opts)
+				var seq uint32
+				size := 8 + (n+7)&^7
+				k := 192/size + firstEnds
+				for range k {
+					putSeq(t, r, &seq, n)
+					_, rs := takeSeq(t, r, 1)
+					rs.Release()
+				}
+				base := seq
+				putSeq(t, r, &seq, n, n)
+				putSeq(t, r, &seq, n, n)
+				ids, rs := takeSeq(t, r, 100)
+				if want := []uint32{base, base + 1, base + 2, base + 3}; !slices.Equal(ids, want) {
+					t.Errorf("%+v n %d k %d: got %v want %v", opts, n, k, ids, want)
+				}
+				rs.Release()
+			}
+		}
+	}
+}
+
+// A single consumer that closes holding batches, one released out of
+// order: the next takes the held ones again, passing the DONE ones.
+func TestBatchSingleRewindDone(t *testing.T) {
+	for _, opts := range batchOpts[1:] {
+		if !opts.SingleConsumer {
+			continue
+		}
+		rp := newRing(t, 1024, opts)
+		var seq uint32
+		putSeq(t, rp, &seq, 8, 8, 8, 8)
+		putSeq(t, rp, &seq, 8, 8, 8, 8)
+		rc, err := ringbuf.OpenHandle(rp.Handle(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, a := takeSeq(t, rc, 2)
+		_, b := takeSeq(t, rc, 2)
+		_, c := takeSeq(t, rc, 2)
+		_ = a
+		_ = c
+		if err := b.Release(); err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		rc, err = ringbuf.OpenHandle(rp.Handle(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, rs := takeSeq(t, rc, 100)
+		if want := []uint32{0, 1, 4, 5, 6, 7}; !slices.Equal(ids, want) {
+			t.Errorf("%+v: got %v want %v", opts, ids, want)
+		}
+		rs.Release()
+		rc.Close()
+	}
+}
+
+// Random same-size-heavy batches with out-of-order releases and, for a
+// single consumer, consumers that close holding records.
+func TestBatchRandom(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	for _, opts := range batchOpts {
+		t.Run(fmt.Sprintf("%+v", opts), func(t *testing.T) {
+			rp := newRing(t, 256, opts)
+			rc, err := ringbuf.OpenHandle(rp.Handle(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { rc.Close() }()
+			var sent, fresh uint32
+			var redeliver []uint32
+			type heldB struct {
+				rs  ringbuf.Records
+				ids []uint32
+			}
+			var held []heldB
+			total := 0
+			for range 20000 {
+				switch x := rng.IntN(10); {
+				case x < 5:
+					sz := []int{4, 4, 4, 12, 20, 0}[rng.IntN(6)]
+					sizes := make([]int, 1+rng.IntN(6))
+					for i := range sizes {
+						if rng.IntN(5) == 0 {
+							sizes[i] = 4 + rng.IntN(10)
+						} else {
+							sizes[i] = max(sz, 4)
+						}
+					}
+					c, ok := rp.TryClaimBatch(sizes)
+					if !ok {
+						continue
+					}
+					for i := range sizes {
+						b := c.Bytes(i)
+						binary.LittleEndian.PutUint32(b, sent)
+						for j := 4; j < len(b); j++ {
+							b[j] = byte(sent)
+						}
+						sent++
+					}
+					if err := c.Commit(); err != nil {
+						t.Fatal(err)
+					}
+				case x < 9:
+					ids, rs := takeSeq(t, rc, 1+rng.IntN(8))
+					for _, id := range ids {
+						var want uint32
+						if len(redeliver) > 0 {
+							want, redeliver = redeliver[0], redeliver[1:]
+						} else {
+							want = fresh
+							fresh++
+						}
+						if id != want {
+							t.Fatalf("got %d want %d (batch %v)", id, want, ids)
+						}
+					}
+					total += len(ids)
+					if ids != nil {
+						held = append(held, heldB{rs, ids})
+					}
+					if len(held) > 0 && (rng.IntN(2) == 0 || ids == nil) {
+						i := rng.IntN(len(held))
+						if err := held[i].rs.Release(); err != nil {
+							t.Fatal(err)
+						}
+						held = slices.Delete(held, i, i+1)
+					}
+				default:
+					if opts == nil || !opts.SingleConsumer || rng.IntN(4) != 0 {
+						continue
+					}
+					var back []uint32
+					for _, h := range held {
+						back = append(back, h.ids...)
+					}
+					held = nil
+					back = append(back, redeliver...)
+					slices.Sort(back)
+					redeliver = back
+					rc.Close()
+					if rc, err = ringbuf.OpenHandle(rp.Handle(), opts); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, h := range held {
+				h.rs.Release()
+			}
+			if total < 2000 {
+				t.Errorf("only %d records went round", total)
+			}
+		})
+	}
+}
+
+// A single producer (p2) whose free seen is stale resumes after another
+// single producer (p1) died between ClaimBatch and Commit: p2's claim ends
+// exactly at its stale free + capacity, so it does not clear the word
+// there, which holds an inner COMMITTED header of p1's dead batch.
+func TestSingleClaimClearsPastStaleFree(t *testing.T) {
+	opts := &ringbuf.Options{SingleProducer: true, SingleConsumer: true}
+	p2 := newRing(t, 256, opts)
+	rc, err := ringbuf.OpenHandle(p2.Handle(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var seq uint32
+	for range 8 { // 0..256, p2's free seen stays 0
+		putSeq(t, p2, &seq, 24)
+	}
+	for range 4 { // free = 128
+		_, rs := takeSeq(t, rc, 1)
+		rs.Release()
+	}
+	putSeq(t, p2, &seq, 24) // at 256: p2 loads free, 128
+	for {
+		ids, rs := takeSeq(t, rc, 100)
+		if ids == nil {
+			break
+		}
+		rs.Release()
+	}
+	// free = head = tail = 288
+	p1, err := ringbuf.OpenHandle(p2.Handle(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p1.Close()
+	dead, ok := p1.TryClaimBatch([]int{24, 24, 24, 24}) // [288, 416), inner headers at 320, 352, 384
+	if !ok {
+		t.Fatal("p1 claim")
+	}
+	for i := range dead.Len() {
+		copy(dead.Bytes(i), "dead dead dead dead dead")
+	}
+	// p1 dies here. p2 claims from tail 288 a record ending at 384 = 128 + 256.
+	putSeq(t, p2, &seq, 88)
+	want := seq - 1
+	ids, rs := takeSeq(t, rc, 100)
+	rs.Release()
+	if len(ids) != 1 || ids[0] != want {
+		t.Errorf("took %v, want only [%d]", ids, want)
+	}
+	if rec, ok := rc.TryTake(); ok {
+		t.Errorf("a record p1 never committed: %q", rec.Bytes())
+	}
+}
