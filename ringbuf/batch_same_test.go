@@ -24,16 +24,22 @@ func putSeq(t *testing.T, r *ringbuf.Ring, seq *uint32, sizes ...int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range sizes {
+	fillBatch(&c, seq)
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillBatch numbers the records of c from *seq: the number in the first
+// four bytes, its low byte in the rest (takeSeq checks both).
+func fillBatch(c *ringbuf.Claims, seq *uint32) {
+	for i := range c.Len() {
 		b := c.Bytes(i)
 		binary.LittleEndian.PutUint32(b, *seq)
 		for j := 4; j < len(b); j++ {
 			b[j] = byte(*seq)
 		}
 		*seq++
-	}
-	if err := c.Commit(); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -175,14 +181,7 @@ func TestBatchRandom(t *testing.T) {
 					if !ok {
 						continue
 					}
-					for i := range sizes {
-						b := c.Bytes(i)
-						binary.LittleEndian.PutUint32(b, sent)
-						for j := 4; j < len(b); j++ {
-							b[j] = byte(sent)
-						}
-						sent++
-					}
+					fillBatch(&c, &sent)
 					if err := c.Commit(); err != nil {
 						t.Fatal(err)
 					}

@@ -168,14 +168,7 @@ func TestBatchWrap(t *testing.T) {
 				if !ok {
 					continue
 				}
-				for i := range sizes {
-					b := c.Bytes(i)
-					binary.LittleEndian.PutUint32(b, sent)
-					for j := 4; j < len(b); j++ {
-						b[j] = byte(sent)
-					}
-					sent++
-				}
+				fillBatch(&c, &sent)
 				if err := c.Commit(); err != nil {
 					t.Fatal(err)
 				}
