@@ -928,23 +928,20 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	h := header(n, stClaimed, self)
 	layout.StoreRelease(r.hdr(pos), h)
 	if e := t + total; r.sc {
-		if e-f == r.capacity {
-			// The word at e is a lap-old header only if f is free
-			// now. freeSeen may be behind: then e lies in free space,
-			// where a single producer that died between its claim and
-			// its commit may have left a header of its own (a batch's
-			// inner COMMITTED one) or payload.
-			f = r.free.Load()
-			r.freeSeen = f
-			r.race.Acquire()
-		}
-		if e-f < r.capacity {
-			// The next header's place holds old bytes, which a
-			// consumer going by headers must not take for a header:
-			// clear it. (At e = free + capacity it holds the header
-			// of the record at free, a lap old.) A plain store: the
-			// consumer reads this word only after our commit, which
-			// publishes it.
+		// The next header's place holds old bytes, which a consumer
+		// going by headers must not take for a header: clear it,
+		// unless it is the header of the record at free, a lap old,
+		// which e = free + capacity means. f may be behind free,
+		// though, and then e lies in free space, where a single
+		// producer that died between its claim and its commit may
+		// have left a header of its own (a batch's inner COMMITTED
+		// one) or payload: so at e = f + capacity it clears what would
+		// pass for a header of e's lap, which the lap-old header at
+		// free never does. (Looking at free instead would pull its
+		// line from the consumer whenever a claim fills the ring.) A
+		// plain store: the consumer reads this word only after our
+		// commit, which publishes it.
+		if e-f < r.capacity || r.current(e, r.hdr(e).Load()) {
 			binary.NativeEndian.PutUint64(r.data[e&r.mask:], 0)
 		}
 	}
