@@ -1013,7 +1013,7 @@ func (r *Ring) hasSpace(need uint64) bool {
 // process's waiting (over any number of calls), it checks what holds free
 // up.
 func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
-	if wait.Spin(r.spin, func() bool { return r.hasSpace(need) }) {
+	if wait.Spin(r.spin, r.roomSoon(need)) {
 		return nil
 	}
 	if err := wait.CtxErr(ctx); err != nil {
@@ -1035,6 +1035,41 @@ func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
 		r.spaceWake.Store(1) // for those still asleep
 	}
 	return cmp.Or(r.unstickDue(), err)
+}
+
+// roomSoon is the condition a producer spins on while it waits for room
+// for need bytes. Each look at free pulls free's line away from the
+// consumer, whose next release must fetch it back, and a producer that
+// outruns its consumer and claims each record's room as soon as it is
+// released does that for every record. So it looks only every 32 polls,
+// and while free moves it waits for room for a slice of the ring besides
+// (an eighth, at most 4 KiB), so that it then claims a run of records
+// without looking at free. Once free has stood still for 4 looks (a
+// consumer that holds its records, or a slow one), room for need will do.
+// A shut ring is the claim's to report.
+func (r *Ring) roomSoon(need uint64) func() bool {
+	slack := min(r.capacity/8, 4<<10)
+	if need+slack > r.capacity {
+		slack = 0
+	}
+	polls, still, last := 0, 0, uint64(0)
+	return func() bool {
+		if polls++; polls%32 != 0 {
+			return false
+		}
+		if r.shut.Load() != 0 {
+			return true
+		}
+		f := r.free.Load()
+		if f != last {
+			last, still = f, 0
+		} else if still++; still > 4 {
+			slack = 0
+		}
+		t := r.claimTail()
+		_, total := r.place(t, need)
+		return f > t || t+total+slack-f <= r.capacity // a corrupt ring is the claim's to report
+	}
 }
 
 // unstickDue runs unstick if free has stood still for a poll interval of

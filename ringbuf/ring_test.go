@@ -407,3 +407,45 @@ func TestGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimTakesRoomOfOne: a spinning producer that waits for room while
+// its consumer releases records waits for a slice of the ring (see
+// roomSoon), but takes the room of one record once releases stop. With a
+// spin of an hour, a producer that kept waiting for the slice would hang.
+func TestClaimTakesRoomOfOne(t *testing.T) {
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	for _, opts := range []ringbuf.Options{{}, {SingleProducer: true, SingleConsumer: true}} {
+		opts.Spin = time.Hour
+		r := newRing(t, 256, &opts)
+		msg := bytes.Repeat([]byte{7}, 24) // 32 bytes a record: 8 fill the ring
+		for range 8 {
+			put(t, r, msg)
+		}
+		if c, ok := r.TryClaim(len(msg)); ok {
+			c.Commit()
+			t.Fatalf("%+v: a claim in a full ring", opts)
+		}
+		claimed := make(chan error, 1)
+		go func() {
+			c, err := r.Claim(ctx, len(msg))
+			if err == nil {
+				err = c.Commit()
+			}
+			claimed <- err
+		}()
+		time.Sleep(time.Millisecond) // let it spin on a full ring first
+		rec, err := r.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+		select {
+		case err := <-claimed:
+			if err != nil {
+				t.Fatalf("%+v: %v", opts, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%+v: the producer still waits with room for its record", opts)
+		}
+	}
+}
