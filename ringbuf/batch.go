@@ -194,7 +194,7 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 				ErrTooLarge, len(sizes), r.maxRec+8, r.capacity)
 		}
 	}
-	one, err := r.claim(ctx, need-8, need, block)
+	pos, h, err := r.claim(ctx, need-8, need, block)
 	if err != nil {
 		return Claims{}, err
 	}
@@ -204,17 +204,17 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 	// on amd64, and there is one per record).
 	// A batch lies in one lap, like a record.
 	first := uint64(sizes[0])
-	c := Claims{r: r, pos: one.pos, end: one.pos + need, h: one.h, first: first, count: len(sizes), at: one.pos, n: first}
+	c := Claims{r: r, pos: pos, end: pos + need, h: h, first: first, count: len(sizes), at: pos, n: first}
 	if same {
 		c.stride = recordSize(first)
-		w := r.headerAt(one.pos, first, stCommitted)
-		start := one.pos & r.mask
+		w := r.headerAt(pos, first, stCommitted)
+		start := pos & r.mask
 		for off := start + c.stride; off < start+need; off += c.stride {
 			binary.NativeEndian.PutUint64(r.data[off:], w)
 		}
 		return c, nil
 	}
-	p := one.pos + recordSize(first)
+	p := pos + recordSize(first)
 	for _, n := range sizes[1:] {
 		binary.NativeEndian.PutUint64(r.data[p&r.mask:], r.headerAt(p, uint64(n), stCommitted))
 		p += recordSize(uint64(n))
@@ -360,28 +360,28 @@ func (rs *Records) Release() error {
 // one store of head. It fails with ErrShutdown once the ring is shut down
 // and empty, ctx.Err() when ctx ends first. max below 1 means 1.
 func (r *Ring) TakeBatch(ctx context.Context, max int) (Records, error) {
-	rec, end, count, err := r.take(ctx, true, max)
+	t, err := r.take(ctx, true, max)
 	if err != nil {
 		return Records{}, err
 	}
-	return rec.batch(end, count), nil
+	return r.batch(t), nil
 }
 
 // TryTakeBatch takes up to max records if one is ready now (see
 // TakeBatch).
 func (r *Ring) TryTakeBatch(max int) (Records, bool) {
-	rec, end, count, err := r.take(nil, false, max)
+	t, err := r.take(nil, false, max)
 	if err != nil {
 		return Records{}, false
 	}
-	return rec.batch(end, count), true
+	return r.batch(t), true
 }
 
-// batch is the Records of a take whose first record is rec.
-func (rec *Record) batch(end uint64, count int) Records {
-	n := uint64(len(rec.buf))
-	rs := Records{r: rec.r, self: hdrOwner(rec.h), pos: rec.pos, end: end, first: n, count: count, at: rec.pos, n: n}
-	if rec.same {
+// batch is the Records of what a take took.
+func (r *Ring) batch(t taking) Records {
+	n := hdrLen(t.h)
+	rs := Records{r: r, self: hdrOwner(t.h), pos: t.pos, end: t.end, first: n, count: t.count(), at: t.pos, n: n}
+	if t.cf&takeSame != 0 {
 		rs.stride = recordSize(n)
 	}
 	return rs

@@ -38,7 +38,7 @@ package ringbuf
 // under the lock. A Get gives the place back (used - 1, never below zero)
 // after it has read the message and before it releases the record, then
 // wakes a waiting Put; a Get of a record taken over from a dead consumer
-// (Record.again) gives nothing back, since the first Get may have.
+// (Record.again reports it) gives nothing back, since the first Get may have.
 //
 // used can only be too high, never too low: a death can make a place
 // counted that nothing holds (below), never the reverse. A Put that finds
@@ -813,7 +813,7 @@ func (q *Queue[T]) recount() (uint32, error) {
 // giveBack gives a Get's place back, before the Get releases its record
 // (see the top of this file), unless the record was delivered before.
 func (q *Queue[T]) giveBack(rec *Record) {
-	if rec.again {
+	if rec.again() {
 		return
 	}
 	for {

@@ -780,11 +780,12 @@ func corrupt(format string, args ...any) error {
 // Bytes, then Commit. It is a value: keep it in a variable and call Commit
 // once. It belongs to the goroutine that claimed it.
 type Claim struct {
-	r    *Ring
-	pos  uint64
-	h    uint64 // the header as claimed
-	buf  []byte
-	done bool
+	// Four fields, so that the compiler keeps a Claim in registers (see
+	// taking): buf is nil once committed.
+	r   *Ring
+	pos uint64
+	h   uint64 // the header as claimed
+	buf []byte
 }
 
 // Bytes is the record's payload, in the ring: write it before Commit. It
@@ -795,10 +796,9 @@ func (c *Claim) Bytes() []byte { return c.buf }
 // second Commit panics. If the record was taken from this process (which
 // only a corrupt ring or a liveness bug can do), it returns ErrCorrupt.
 func (c *Claim) Commit() error {
-	if c.done || c.r == nil {
+	if c.buf == nil || c.r == nil {
 		panic("ringbuf: Commit of a claim not held")
 	}
-	c.done = true
 	r := c.r
 	c.buf = nil
 	if r.closed.Load() {
@@ -826,7 +826,11 @@ func (r *Ring) Claim(ctx context.Context, n int) (Claim, error) {
 	if n < 0 || uint64(n) > r.maxRec {
 		return Claim{}, r.tooLarge(n)
 	}
-	return r.claim(ctx, uint64(n), recordSize(uint64(n)), true)
+	pos, h, err := r.claim(ctx, uint64(n), recordSize(uint64(n)), true)
+	if err != nil {
+		return Claim{}, err
+	}
+	return r.claimAt(pos, h), nil
 }
 
 // TryClaim claims space for a record of n bytes if there is room now.
@@ -834,8 +838,20 @@ func (r *Ring) TryClaim(n int) (Claim, bool) {
 	if n < 0 || uint64(n) > r.maxRec {
 		return Claim{}, false
 	}
-	c, err := r.claim(nil, uint64(n), recordSize(uint64(n)), false)
-	return c, err == nil
+	pos, h, err := r.claim(nil, uint64(n), recordSize(uint64(n)), false)
+	if err != nil {
+		return Claim{}, false
+	}
+	return r.claimAt(pos, h), true
+}
+
+// claimAt is the Claim of a record claimed at pos with header h. (The
+// layers of a claim pass pos and h, which stay in registers, rather than a
+// Claim, which is built in memory at each.)
+func (r *Ring) claimAt(pos, h uint64) Claim {
+	off := (pos & r.mask) + 8
+	n := hdrLen(h)
+	return Claim{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}
 }
 
 func (r *Ring) tooLarge(n int) error {
@@ -846,31 +862,31 @@ var errWouldBlock = errors.New("ringbuf: would block")
 
 // claim claims need bytes (n ≤ MaxRecord and need = recordSize(n)) for a
 // record whose header says n.
-func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (Claim, error) {
+func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (pos, h uint64, err error) {
 	self, err := r.self()
 	if err != nil {
-		return Claim{}, err
+		return 0, 0, err
 	}
 	slept := false
 	for {
 		if !r.sp {
 			if err := lockOrTry(ctx, &r.prod, self, block); err != nil {
-				return Claim{}, err
+				return 0, 0, err
 			}
 		}
-		c, ok, err := r.claimLocked(self, n, need)
+		pos, h, ok, err := r.claimLocked(self, n, need)
 		if !r.sp {
 			r.prod.Unlock()
 		}
 		if ok || err != nil {
-			return c, err
+			return pos, h, err
 		}
 		if !block {
 			// A dead consumer may hold free up: see unstickDue.
-			return Claim{}, cmp.Or(r.unstickDue(), errWouldBlock)
+			return 0, 0, cmp.Or(r.unstickDue(), errWouldBlock)
 		}
 		if err := r.waitSpace(ctx, need, &slept); err != nil {
-			return Claim{}, err
+			return 0, 0, err
 		}
 	}
 }
@@ -886,9 +902,9 @@ func (r *Ring) place(t, need uint64) (pad, total uint64) {
 
 // claimLocked makes a claim, with the producer claim lock held (or none
 // needed). ok false and no error: no space.
-func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) {
+func (r *Ring) claimLocked(self shm.Token, n, need uint64) (pos, h uint64, ok bool, err error) {
 	if r.shut.Load() != 0 {
-		return Claim{}, false, ErrShutdown
+		return 0, 0, false, ErrShutdown
 	}
 	t := r.claimTail()
 	pad, total := r.place(t, need)
@@ -899,7 +915,7 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 			// Too little space by what we saw last: look again.
 			if attempt == 1 {
 				if err := r.advanceFree(); err != nil {
-					return Claim{}, false, err
+					return 0, 0, false, err
 				}
 			}
 			f = r.free.Load()
@@ -907,13 +923,13 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 			r.race.Acquire() // the consumers' releases of the space we reuse
 		}
 		if t%8 != 0 || f > t || t-f > r.capacity {
-			return Claim{}, false, corrupt("cursors free %d, tail %d", f, t)
+			return 0, 0, false, corrupt("cursors free %d, tail %d", f, t)
 		}
 		if t+total-f <= r.capacity {
 			break
 		}
 		if attempt > 0 {
-			return Claim{}, false, nil
+			return 0, 0, false, nil
 		}
 	}
 	// The headers are release stores: what publishes them is the store of
@@ -924,8 +940,8 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	if pad > 0 {
 		layout.StoreRelease(r.hdr(t), r.headerAt(t, pad-8, stSkip))
 	}
-	pos := t + pad
-	h := header(n, stClaimed, self)
+	pos = t + pad
+	h = header(n, stClaimed, self)
 	layout.StoreRelease(r.hdr(pos), h)
 	if e := t + total; r.sc {
 		// The next header's place holds old bytes, which a consumer
@@ -950,8 +966,7 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (Claim, bool, error) 
 	} else {
 		r.tail.Store(t + total) // publishes both headers
 	}
-	off := (pos & r.mask) + 8
-	return Claim{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}, true, nil
+	return pos, h, true, nil
 }
 
 // claimTail is where the next claim goes: tail, or with SingleProducer
@@ -1087,14 +1102,23 @@ func (r *Ring) unstickDue() error {
 // Release. It is a value: keep it in a variable and call Release once. It
 // belongs to the goroutine that took it.
 type Record struct {
-	r     *Ring
-	pos   uint64
-	h     uint64 // the header as taken: READING(self)
-	buf   []byte
-	done  bool
-	again bool // taken over from a dead consumer: delivered before
-	same  bool // a batch's first: the others have its length and follow it (see Records.stride)
+	// Four fields, so that the compiler keeps a Record in registers (see
+	// taking): buf is nil once released.
+	r   *Ring
+	pos uint64
+	// h is the header as taken: READING(self), or COMMITTED with
+	// SingleConsumer; bit 63, never set in a header, says the record
+	// was taken over from a dead consumer (delivered before: see again).
+	h   uint64
+	buf []byte
 }
+
+// takenOver is bit 63 of Record.h.
+const takenOver = 1 << 63
+
+// again reports whether the record was taken over from a dead consumer,
+// which may have consumed it already.
+func (rec *Record) again() bool { return rec.h&takenOver != 0 }
 
 // Bytes is the record's payload, in the ring: read it before Release. It
 // dies with Release and with the Ring's Close.
@@ -1108,11 +1132,10 @@ func (rec *Record) Len() int { return len(rec.buf) }
 // process (which only a corrupt ring or a liveness bug can do), it returns
 // ErrCorrupt.
 func (rec *Record) Release() error {
-	if rec.done || rec.r == nil {
+	if rec.buf == nil || rec.r == nil {
 		panic("ringbuf: Release of a record not held")
 	}
 	end := rec.end()
-	rec.done = true
 	rec.buf = nil
 	r := rec.r
 	if r.closed.Load() {
@@ -1122,7 +1145,7 @@ func (rec *Record) Release() error {
 	if r.sc {
 		return r.releaseSingle(rec.pos, end, 1)
 	}
-	if !r.hdr(rec.pos).CompareAndSwap(rec.h, header(hdrLen(rec.h), stDone, 0)) {
+	if !r.hdr(rec.pos).CompareAndSwap(rec.h&^takenOver, header(hdrLen(rec.h), stDone, 0)) {
 		return corrupt("record at %d changed under its consumer", rec.pos)
 	}
 	return r.advanceFree()
@@ -1231,14 +1254,46 @@ func (r *Ring) moveFree() (moved bool, err error) {
 // with ErrShutdown once the ring is shut down and empty, ctx.Err() when ctx
 // ends first.
 func (r *Ring) Take(ctx context.Context) (Record, error) {
-	rec, _, _, err := r.take(ctx, true, 1)
-	return rec, err
+	t, err := r.take(ctx, true, 1)
+	if err != nil {
+		return Record{}, err
+	}
+	return r.record(t), nil
 }
 
 // TryTake takes the next record if one is ready now.
 func (r *Ring) TryTake() (Record, bool) {
-	rec, _, _, err := r.take(nil, false, 1)
-	return rec, err == nil
+	t, err := r.take(nil, false, 1)
+	if err != nil {
+		return Record{}, false
+	}
+	return r.record(t), true
+}
+
+// taking is what a take found: the first record's place and its header
+// as taken, where the last record taken ends, and how many there are with
+// flags (count<<3 | flags). Four words, because the compiler keeps a
+// struct of at most four fields in registers and builds a bigger one in
+// memory at every layer of a take, which cost a take of one record a
+// third of its time (as did returning a Record through them).
+type taking struct {
+	pos, h, end uint64
+	cf          uint64
+}
+
+const (
+	takeOK    = 1 << iota // a record was taken
+	takeAgain             // taken over from a dead consumer
+	takeSame              // the batch's records have the first's length and follow it
+	takeFlags = 3         // bits of flags below the count
+)
+
+func (t taking) ok() bool   { return t.cf&takeOK != 0 }
+func (t taking) count() int { return int(t.cf >> takeFlags) }
+
+// took is the taking of one record at pos with header h.
+func (r *Ring) took(pos, h uint64) taking {
+	return taking{pos, h, pos + recordSize(hdrLen(h)), 1<<takeFlags | takeOK}
 }
 
 // Outcomes of takeLocked besides a record.
@@ -1251,10 +1306,10 @@ const (
 // take takes the next record and, if max > 1, up to max − 1 committed
 // records right after it. It returns the first, where the last ends, and
 // how many it took.
-func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uint64, count int, _ error) {
+func (r *Ring) take(ctx context.Context, block bool, max int) (taking, error) {
 	self, err := r.self()
 	if err != nil {
-		return Record{}, 0, 0, err
+		return taking{}, err
 	}
 	// check: this process has waited a poll interval for head to move
 	// (over this call and earlier ones: see stall), so look for dead
@@ -1265,43 +1320,45 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 	slept, check := false, false
 	for {
 		if r.orphans.Load() != 0 {
-			if rec, ok, err := r.takeOrphan(self); ok || err != nil {
-				return rec, rec.end(), 1, err
+			if t, err := r.takeOrphan(self); t.ok() || err != nil {
+				return t, err
 			}
 		}
 		if !r.sc {
 			if err := lockOrTry(ctx, &r.cons, self, block); err != nil {
-				return Record{}, 0, 0, err
+				return taking{}, err
 			}
 		} else if !r.holding.Load() {
 			if err := r.hold(ctx, self, block); err != nil {
-				return Record{}, 0, 0, err
+				return taking{}, err
 			}
 		}
-		rec, how, err := r.takeLocked(self, check)
-		end, count = rec.end(), 1
-		if rec.r != nil && max > 1 {
-			if h, more, same := r.takeMoreLocked(self, end, max-1, hdrLen(rec.h)); more > 0 {
+		t, how, err := r.takeLocked(self, check)
+		if t.ok() && max > 1 {
+			if h, more, same := r.takeMoreLocked(self, t.end, max-1, hdrLen(t.h)); more > 0 {
 				r.storeHead(h)
-				end, count = h, count+more
-				rec.same = same
+				t.end = h
+				t.cf += uint64(more) << takeFlags
+				if same {
+					t.cf |= takeSame
+				}
 			}
 		}
-		if r.sc && rec.r != nil {
+		if r.sc && t.ok() {
 			r.passDone()
 		}
 		if !r.sc {
 			r.cons.Unlock()
 		}
 		if err != nil {
-			return Record{}, 0, 0, err
+			return taking{}, err
 		}
-		if rec.r != nil {
+		if t.ok() {
 			r.race.Acquire()
 			if r.sc {
-				layout.StoreRelease(r.taken, r.taken.Load()+uint64(count)) // nobody else writes it now
+				layout.StoreRelease(r.taken, r.taken.Load()+uint64(t.count())) // nobody else writes it now
 			} else {
-				r.taken.Add(uint64(count))
+				r.taken.Add(uint64(t.count()))
 			}
 			if !r.sc && r.dataSleepers.Load() != 0 && r.canTake() {
 				// Another record is ready and someone sleeps: the
@@ -1309,7 +1366,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 				r.dataSeq.Add(1)
 				wait.Wake(r.dataSeq, 1)
 			}
-			return rec, end, count, nil
+			return t, nil
 		}
 		switch {
 		case how == tookShut:
@@ -1317,25 +1374,25 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 			// release is all that is left to deliver. (Moving free past
 			// what a dead releaser left DONE is only tidying.)
 			if err := r.advanceFree(); err != nil {
-				return Record{}, 0, 0, err
+				return taking{}, err
 			}
 			if r.free.Load() < r.head.Load() {
-				if rec, ok, err := r.scanOrphans(self); ok || err != nil {
-					return rec, rec.end(), 1, err
+				if t, err := r.scanOrphans(self); t.ok() || err != nil {
+					return t, err
 				}
 			}
-			return Record{}, 0, 0, ErrShutdown
+			return taking{}, ErrShutdown
 		case how == tookAgain:
 			continue
 		case !block:
 			if !check && r.headStall.due(r.head.Load(), r.poll) {
 				check = true // look once more, checking (see stall)
 				if err := r.unstick(); err != nil {
-					return Record{}, 0, 0, err
+					return taking{}, err
 				}
 				continue
 			}
-			return Record{}, 0, 0, errWouldBlock
+			return taking{}, errWouldBlock
 		}
 		ready, err := r.waitData(ctx, &slept)
 		if err != nil {
@@ -1344,11 +1401,11 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 				// head a poll interval: look once more, checking.
 				check = true
 				if err := r.unstick(); err != nil {
-					return Record{}, 0, 0, err
+					return taking{}, err
 				}
 				continue
 			}
-			return Record{}, 0, 0, err
+			return taking{}, err
 		}
 		if ready {
 			// Spinning found something to do, which the next take does
@@ -1357,7 +1414,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 		}
 		if check = r.headStall.due(r.head.Load(), r.poll); check {
 			if err := r.unstick(); err != nil {
-				return Record{}, 0, 0, err
+				return taking{}, err
 			}
 		}
 	}
@@ -1366,7 +1423,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (_ Record, end uin
 // takeLocked takes the record at head, with the consumer claim lock held
 // (or none needed). check says the caller has waited a poll interval, so
 // a claimed record at head should be checked for a dead owner.
-func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
+func (r *Ring) takeLocked(self shm.Token, check bool) (taking, int, error) {
 	if r.sc {
 		return r.takeSingle(check)
 	}
@@ -1379,20 +1436,20 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 			r.tailSeen = t
 		}
 		if h > t || t-h > r.capacity || h%8 != 0 {
-			return Record{}, 0, corrupt("cursors head %d, tail %d", h, t)
+			return taking{}, 0, corrupt("cursors head %d, tail %d", h, t)
 		}
 		if h == t {
 			if shut {
-				return Record{}, tookShut, nil
+				return taking{}, tookShut, nil
 			}
-			return Record{}, tookNone, nil
+			return taking{}, tookNone, nil
 		}
 		hw := r.hdr(h)
 		w := hw.Load()
 		n := hdrLen(w)
 		size := recordSize(n)
 		if w>>63 != 0 || (h&r.mask)+size > r.capacity || h+size > t {
-			return Record{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
+			return taking{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
 		}
 		switch hdrState(w) {
 		case stSkip, stDone:
@@ -1403,34 +1460,34 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 			continue
 		case stClaimed:
 			if !check {
-				return Record{}, tookNone, nil
+				return taking{}, tookNone, nil
 			}
 			alive, err := r.alive(hdrOwner(w))
 			if err != nil {
-				return Record{}, 0, err
+				return taking{}, 0, err
 			}
 			if alive {
-				return Record{}, tookNone, nil
+				return taking{}, tookNone, nil
 			}
 			hw.CompareAndSwap(w, header(n, stSkip, 0))
-			return Record{}, tookAgain, nil
+			return taking{}, tookAgain, nil
 		case stCommitted:
 			if n > r.maxRec {
-				return Record{}, 0, corrupt("record at %d: length %d", h, n)
+				return taking{}, 0, corrupt("record at %d: length %d", h, n)
 			}
 			nw := header(n, stReading, self)
 			if !hw.CompareAndSwap(w, nw) {
 				continue
 			}
 			r.head.Store(h + size)
-			return r.record(h, nw), 0, nil
+			return r.took(h, nw), 0, nil
 		case stReading:
 			// The last holder of the lock died between its take and its
 			// store of head. If the reader is alive it is a process that
 			// took the record over; pass it.
 			alive, err := r.alive(hdrOwner(w))
 			if err != nil {
-				return Record{}, 0, err
+				return taking{}, 0, err
 			}
 			if alive {
 				r.head.Store(h + size)
@@ -1441,11 +1498,11 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (Record, int, error) {
 				continue
 			}
 			r.head.Store(h + size)
-			rec := r.record(h, nw)
-			rec.again = true
-			return rec, 0, nil
+			t := r.took(h, nw)
+			t.cf |= takeAgain
+			return t, 0, nil
 		default: // FREE or an unknown state below tail
-			return Record{}, 0, corrupt("record at %d: header %#x", h, w)
+			return taking{}, 0, corrupt("record at %d: header %#x", h, w)
 		}
 	}
 }
@@ -1524,11 +1581,11 @@ func (r *Ring) rewind() error {
 // SingleConsumer ring (see the top of ring.go): it goes by the header at
 // head and its lap, and loads tail only when that header says nothing is
 // there to take (and the ring is shut, or check), or to pass a SKIP.
-func (r *Ring) takeSingle(check bool) (Record, int, error) {
+func (r *Ring) takeSingle(check bool) (taking, int, error) {
 	for {
 		h := r.head.Load()
 		if h%8 != 0 {
-			return Record{}, 0, corrupt("cursor head %d", h)
+			return taking{}, 0, corrupt("cursor head %d", h)
 		}
 		hw := r.hdr(h)
 		w := hw.Load()
@@ -1536,14 +1593,14 @@ func (r *Ring) takeSingle(check bool) (Record, int, error) {
 		size := recordSize(n)
 		if r.current(h, w) {
 			if n > r.maxRec || (h&r.mask)+size > r.capacity {
-				return Record{}, 0, corrupt("record at %d: header %#x", h, w)
+				return taking{}, 0, corrupt("record at %d: header %#x", h, w)
 			}
 			switch hdrState(w) {
 			case stCommitted:
 				// The one consumer owns [free, head): moving head
 				// is the whole take.
 				r.storeHead(h + size)
-				return r.record(h, w), 0, nil
+				return r.took(h, w), 0, nil
 			case stDone:
 				r.storeHead(h + size)
 				continue
@@ -1559,17 +1616,17 @@ func (r *Ring) takeSingle(check bool) (Record, int, error) {
 		// tail (a single producer's claim not yet published).
 		shut := r.shut.Load() != 0 // before tail: see Shutdown
 		if !shut && !check {
-			return Record{}, tookNone, nil
+			return taking{}, tookNone, nil
 		}
 		t := r.loadTail()
 		if h > t || t-h > r.capacity {
-			return Record{}, 0, corrupt("cursors head %d, tail %d", h, t)
+			return taking{}, 0, corrupt("cursors head %d, tail %d", h, t)
 		}
 		if h == t {
 			if shut {
-				return Record{}, tookShut, nil
+				return taking{}, tookShut, nil
 			}
-			return Record{}, tookNone, nil
+			return taking{}, tookNone, nil
 		}
 		// Below tail every header is a current one or CLAIMED.
 		if w2 := hw.Load(); w2 != w {
@@ -1579,23 +1636,23 @@ func (r *Ring) takeSingle(check bool) (Record, int, error) {
 			if r.current(h, w) {
 				continue // a SKIP that tail has now passed
 			}
-			return Record{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
+			return taking{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
 		}
 		if !check || n > r.maxRec+8 || (h&r.mask)+size > r.capacity || h+size > t {
 			if check {
-				return Record{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
+				return taking{}, 0, corrupt("record at %d: header %#x, tail %d", h, w, t)
 			}
-			return Record{}, tookNone, nil
+			return taking{}, tookNone, nil
 		}
 		alive, err := r.alive(hdrOwner(w))
 		if err != nil {
-			return Record{}, 0, err
+			return taking{}, 0, err
 		}
 		if alive {
-			return Record{}, tookNone, nil
+			return taking{}, tookNone, nil
 		}
 		hw.CompareAndSwap(w, r.headerAt(h, n, stSkip))
-		return Record{}, tookAgain, nil
+		return taking{}, tookAgain, nil
 	}
 }
 
@@ -1654,12 +1711,17 @@ func (r *Ring) storeHead(h uint64) {
 }
 
 // end is the position after the record.
-func (rec *Record) end() uint64 { return rec.pos + recordSize(uint64(len(rec.buf))) }
+func (rec *Record) end() uint64 { return rec.pos + recordSize(hdrLen(rec.h)) }
 
-func (r *Ring) record(pos, h uint64) Record {
-	off := (pos & r.mask) + 8
-	n := hdrLen(h)
-	return Record{r: r, pos: pos, h: h, buf: r.data[off : off+n : off+n]}
+// record is the Record of the first record t took.
+func (r *Ring) record(t taking) Record {
+	off := (t.pos & r.mask) + 8
+	n := hdrLen(t.h)
+	h := t.h
+	if t.cf&takeAgain != 0 {
+		h |= takenOver
+	}
+	return Record{r: r, pos: t.pos, h: h, buf: r.data[off : off+n : off+n]}
 }
 
 // canTake reports whether a Take would find something to do now: a record
@@ -1744,28 +1806,28 @@ func (r *Ring) unstick() error {
 
 // takeOrphan takes over a record between free and head that a dead
 // consumer took and did not release.
-func (r *Ring) takeOrphan(self shm.Token) (Record, bool, error) {
+func (r *Ring) takeOrphan(self shm.Token) (taking, error) {
 	if !r.orphans.CompareAndSwap(1, 0) {
 		if v := r.orphans.Load(); v > 1 {
 			r.orphans.CompareAndSwap(v, 0) // garbage: scan below
 		} else {
-			return Record{}, false, nil
+			return taking{}, nil
 		}
 	}
-	rec, ok, err := r.scanOrphans(self)
-	if ok {
+	t, err := r.scanOrphans(self)
+	if t.ok() {
 		r.orphans.Store(1) // there may be more
 	}
-	return rec, ok, err
+	return t, err
 }
 
 // scanOrphans looks between free and head for a record READING by a dead
 // consumer and takes it over.
-func (r *Ring) scanOrphans(self shm.Token) (Record, bool, error) {
+func (r *Ring) scanOrphans(self shm.Token) (taking, error) {
 	for restarts := 0; ; restarts++ {
 		f, h := r.free.Load(), r.head.Load()
 		if f > h || h-f > r.capacity || f%8 != 0 {
-			return Record{}, false, corrupt("cursors free %d, head %d", f, h)
+			return taking{}, corrupt("cursors free %d, head %d", f, h)
 		}
 		stale := false
 		for p := f; p < h; {
@@ -1793,30 +1855,30 @@ func (r *Ring) scanOrphans(self shm.Token) (Record, bool, error) {
 						stale = true
 						break
 					}
-					return Record{}, false, err
+					return taking{}, err
 				}
 				if !alive && n <= r.maxRec {
 					nw := header(n, stReading, self)
 					if r.hdr(p).CompareAndSwap(w, nw) {
 						r.race.Acquire()
-						rec := r.record(p, nw)
-						rec.again = true
-						return rec, true, nil
+						t := r.took(p, nw)
+						t.cf |= takeAgain
+						return t, nil
 					}
 				}
 			}
 			p += size
 		}
 		if !stale {
-			return Record{}, false, nil
+			return taking{}, nil
 		}
 		if r.free.Load() == f && r.head.Load() == h {
-			return Record{}, false, corrupt("record between free %d and head %d", f, h)
+			return taking{}, corrupt("record between free %d and head %d", f, h)
 		}
 		if restarts > 1000 {
 			// The ring moves too fast to scan; leave it for later.
 			r.orphans.Store(1)
-			return Record{}, false, nil
+			return taking{}, nil
 		}
 	}
 }
