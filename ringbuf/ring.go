@@ -1057,17 +1057,15 @@ func (r *Ring) waitSpace(ctx context.Context, need uint64, slept *bool) error {
 // consumer, whose next release must fetch it back, and a producer that
 // outruns its consumer and claims each record's room as soon as it is
 // released does that for every record. So it looks only every 32 polls,
-// and while free moves it waits for room for a slice of the ring besides
-// (an eighth, at most 4 KiB), so that it then claims a run of records
-// without looking at free. Once free has stood still for 4 looks (a
-// consumer that holds its records, or a slow one), room for need will do.
-// A shut ring is the claim's to report.
+// and for its first 32 looks, while free moves, it waits for room for a
+// slice of the ring besides (an eighth, at most 4 KiB, and none where
+// padding and record leave no room for it), so that it then claims a run
+// of records without looking at free. Once free has stood still for 4
+// looks (a consumer that holds its records, or a slow one), or after 32
+// looks, room for need will do. A shut ring is the claim's to report.
 func (r *Ring) roomSoon(need uint64) func() bool {
 	slack := min(r.capacity/8, 4<<10)
-	if need+slack > r.capacity {
-		slack = 0
-	}
-	polls, still, last := 0, 0, uint64(0)
+	polls, looks, still, last := 0, 0, 0, uint64(0)
 	return func() bool {
 		if polls++; polls%32 != 0 {
 			return false
@@ -1078,12 +1076,19 @@ func (r *Ring) roomSoon(need uint64) func() bool {
 		f := r.free.Load()
 		if f != last {
 			last, still = f, 0
-		} else if still++; still > 4 {
+		} else {
+			still++
+		}
+		if looks++; still > 4 || looks > 32 {
 			slack = 0
 		}
 		t := r.claimTail()
 		_, total := r.place(t, need)
-		return f > t || t+total+slack-f <= r.capacity // a corrupt ring is the claim's to report
+		s := slack
+		if total+s > r.capacity {
+			s = 0
+		}
+		return f > t || t+total+s-f <= r.capacity // a corrupt ring is the claim's to report
 	}
 }
 

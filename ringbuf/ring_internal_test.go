@@ -1,0 +1,109 @@
+// Tests of unexported parts, written with the review of roomSoon and of
+// the four-field Record and Claim.
+
+package ringbuf
+
+import (
+	"context"
+	"testing"
+)
+
+// TestRoomSoonSliceOutOfReach: a record that needs padding near the
+// middle of the ring never has room for itself and the slice besides
+// (total + slice > capacity), so roomSoon must not wait for the slice,
+// though free keeps moving.
+func TestRoomSoonSliceOutOfReach(t *testing.T) {
+	r, err := New(nil, "", 1<<16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	one := func(n int) {
+		c, err := r.Claim(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one(16 << 10)
+	one(16 << 10) // tail = free = 32 KiB + 16: the ring is empty
+	need := recordSize(r.maxRec)
+	cond := r.roomSoon(need)
+	said := 0
+	for look := 0; look < 300; look++ {
+		for range 32 {
+			if cond() {
+				said++
+			}
+		}
+		if !r.hasSpace(need) {
+			t.Fatalf("look %d: no space", look)
+		}
+		one(0) // free moves by 8
+	}
+	t.Logf("roomSoon said yes %d times in 300 looks; tail offset now %d; hasSpace true every look", said, r.tail.Load()&r.mask)
+	if said != 300 {
+		t.Errorf("roomSoon reported room for a %d-byte record in an empty %d-byte ring at %d of 300 looks while free moved, want all", need, r.capacity, said)
+	}
+}
+
+// TestZeroLengthHeld: a zero-length record and claim are held (non-nil
+// buf) until released/committed, and a second Release/Commit panics.
+func TestZeroLengthHeld(t *testing.T) {
+	for _, o := range []Options{{}, {SingleConsumer: true}, {SingleProducer: true, SingleConsumer: true}} {
+		r, err := New(nil, "", 256, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for range 20 { // over the wrap, so that one payload starts at the end
+			c, err := r.Claim(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Bytes() == nil {
+				t.Fatalf("%+v: zero-length claim has nil Bytes", o)
+			}
+			if err := c.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			mustPanic(t, "Commit", func() { c.Commit() })
+			rec, err := r.Take(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Bytes() == nil || rec.Len() != 0 {
+				t.Fatalf("%+v: zero-length record: %v", o, rec.Bytes())
+			}
+			if err := rec.Release(); err != nil {
+				t.Fatal(err)
+			}
+			mustPanic(t, "Release", func() { rec.Release() })
+		}
+		var z Record
+		mustPanic(t, "zero Release", func() { z.Release() })
+		var zc Claim
+		mustPanic(t, "zero Commit", func() { zc.Commit() })
+		r.Close()
+	}
+}
+
+func mustPanic(t *testing.T, what string, f func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Errorf("%s did not panic", what)
+		}
+	}()
+	f()
+}
