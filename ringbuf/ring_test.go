@@ -449,3 +449,44 @@ func TestClaimTakesRoomOfOne(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroLengthHeld: a zero-length record and claim are held (non-nil
+// buf) until released/committed, and a second Release/Commit panics.
+func TestZeroLengthHeld(t *testing.T) {
+	for _, o := range []ringbuf.Options{{}, {SingleConsumer: true}, {SingleProducer: true, SingleConsumer: true}} {
+		r, err := ringbuf.New(nil, "", 256, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for range 20 { // over the wrap, so that one payload starts at the end
+			c, err := r.Claim(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Bytes() == nil {
+				t.Fatalf("%+v: zero-length claim has nil Bytes", o)
+			}
+			if err := c.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			mustPanic(t, "Commit", func() { c.Commit() })
+			rec, err := r.Take(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Bytes() == nil || rec.Len() != 0 {
+				t.Fatalf("%+v: zero-length record: %v", o, rec.Bytes())
+			}
+			if err := rec.Release(); err != nil {
+				t.Fatal(err)
+			}
+			mustPanic(t, "Release", func() { rec.Release() })
+		}
+		var z ringbuf.Record
+		mustPanic(t, "zero Release", func() { z.Release() })
+		var zc ringbuf.Claim
+		mustPanic(t, "zero Commit", func() { zc.Commit() })
+		r.Close()
+	}
+}
