@@ -1467,15 +1467,8 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (taking, int, error) {
 			if !check {
 				return taking{}, tookNone, nil
 			}
-			alive, err := r.alive(hdrOwner(w))
-			if err != nil {
-				return taking{}, 0, err
-			}
-			if alive {
-				return taking{}, tookNone, nil
-			}
-			hw.CompareAndSwap(w, header(n, stSkip, 0))
-			return taking{}, tookAgain, nil
+			how, err := r.skipIfDead(hw, w, header(n, stSkip, 0))
+			return taking{}, how, err
 		case stCommitted:
 			if n > r.maxRec {
 				return taking{}, 0, corrupt("record at %d: length %d", h, n)
@@ -1649,16 +1642,21 @@ func (r *Ring) takeSingle(check bool) (taking, int, error) {
 			}
 			return taking{}, tookNone, nil
 		}
-		alive, err := r.alive(hdrOwner(w))
-		if err != nil {
-			return taking{}, 0, err
-		}
-		if alive {
-			return taking{}, tookNone, nil
-		}
-		hw.CompareAndSwap(w, r.headerAt(h, n, stSkip))
-		return taking{}, tookAgain, nil
+		how, err := r.skipIfDead(hw, w, r.headerAt(h, n, stSkip))
+		return taking{}, how, err
 	}
+}
+
+// skipIfDead turns w, the CLAIMED header at hw of a record a take waits
+// at, into skip if its owner is dead: tookAgain (look again) if it did,
+// tookNone if the owner lives.
+func (r *Ring) skipIfDead(hw *atomic.Uint64, w, skip uint64) (int, error) {
+	alive, err := r.alive(hdrOwner(w))
+	if err != nil || alive {
+		return tookNone, err
+	}
+	hw.CompareAndSwap(w, skip)
+	return tookAgain, nil
 }
 
 // skipFinal reports whether w, a current SKIP header read at h, is final:
