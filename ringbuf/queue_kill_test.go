@@ -173,36 +173,17 @@ func testQueueKills(t *testing.T, maxSize int) {
 	}
 	producerKills, consumerKills := 0, 0
 	for len(producers) > 0 {
-		// Reap the producers that finished.
-		live := producers[:0]
-		for _, p := range producers {
-			select {
-			case <-p.Done():
-				if err := p.Join(ctx); err != nil {
-					t.Fatal(err)
-				}
-			default:
-				live = append(live, p)
-			}
-		}
-		producers = live
+		producers = reapFinished(t, ctx, producers)
 		for len(producers) < running && next < incarnations {
 			producers = append(producers, startProducer())
 		}
 		if len(producers) == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the producers did not finish within the deadline")
-		case <-time.After(time.Duration(2+rng.IntN(20)) * time.Millisecond):
-		}
+		pauseOrFail(t, ctx, rng)
 		if rng.IntN(3) == 0 {
-			i := rng.IntN(len(producers))
-			producers[i].Kill()
-			producers[i].Join(context.Background())
+			producers = killOne(producers, rng)
 			producerKills++
-			producers = append(producers[:i], producers[i+1:]...)
 		} else {
 			i := rng.IntN(len(consumers))
 			consumers[i].Kill()
@@ -572,18 +553,7 @@ func TestJoinableKillProducers(t *testing.T) {
 	next, kills := 0, 0
 	var producers []*process.Process
 	for {
-		live := producers[:0]
-		for _, p := range producers {
-			select {
-			case <-p.Done():
-				if err := p.Join(ctx); err != nil {
-					t.Fatal(err)
-				}
-			default:
-				live = append(live, p)
-			}
-		}
-		producers = live
+		producers = reapFinished(t, ctx, producers)
 		for len(producers) < running && next < incarnations {
 			a := args
 			a.ID = next
@@ -593,17 +563,10 @@ func TestJoinableKillProducers(t *testing.T) {
 		if len(producers) == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("the producers did not finish within the deadline")
-		case <-time.After(time.Duration(2+rng.IntN(20)) * time.Millisecond):
-		}
+		pauseOrFail(t, ctx, rng)
 		if rng.IntN(2) == 0 {
-			i := rng.IntN(len(producers))
-			producers[i].Kill()
-			producers[i].Join(context.Background())
+			producers = killOne(producers, rng)
 			kills++
-			producers = append(producers[:i], producers[i+1:]...)
 		}
 	}
 	jc, jcancel := context.WithTimeout(ctx, 20*time.Second)
@@ -620,4 +583,42 @@ func TestJoinableKillProducers(t *testing.T) {
 		}
 	}
 	t.Logf("%d producers killed; Join returned with %d unfinished", kills, q.Unfinished())
+}
+
+// reapFinished joins the processes of ps that have exited, failing t if
+// one of them failed, and returns the others.
+func reapFinished(t *testing.T, ctx context.Context, ps []*process.Process) []*process.Process {
+	t.Helper()
+	live := ps[:0]
+	for _, p := range ps {
+		select {
+		case <-p.Done():
+			if err := p.Join(ctx); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+// pauseOrFail waits 2 to 21 ms between two kills, failing t if ctx ends
+// first.
+func pauseOrFail(t *testing.T, ctx context.Context, rng *rand.Rand) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+		t.Fatal("the producers did not finish within the deadline")
+	case <-time.After(time.Duration(2+rng.IntN(20)) * time.Millisecond):
+	}
+}
+
+// killOne SIGKILLs a process of ps at random, waits for it, and returns
+// the others.
+func killOne(ps []*process.Process, rng *rand.Rand) []*process.Process {
+	i := rng.IntN(len(ps))
+	ps[i].Kill()
+	ps[i].Join(context.Background())
+	return append(ps[:i], ps[i+1:]...)
 }
