@@ -160,15 +160,16 @@ package ringbuf
 //
 // Consumers that go by tail ignore the lap. A Release of records taken in
 // order (free is at the first) is one compare-and-swap of free, from the
-// first record's start to the last one's end, whatever their number. A Release
-// while a record taken earlier is still held marks its records COMMITTED
-// → DONE, and free passes them after the earlier one (moveFree). So the
-// records between free and head are COMMITTED (taken, not released), DONE
-// or SKIP; nobody else writes them, and moves of free stop at the first
-// COMMITTED one. A new holder (after a Close or a death) moves head back
-// to the first COMMITTED record at or after free and takes as many off
-// taken: what the previous consumer took and did not release is delivered
-// again, in order. (Layout version 2 marked records READING and DONE in
+// first record's start (or the padding before it, which its take passed)
+// to the last one's end, whatever their number. A Release while a record
+// taken earlier is still held marks its records COMMITTED → DONE, and
+// free passes them after the earlier one (moveFree). So the records
+// between free and head are COMMITTED (taken, not released), DONE or SKIP;
+// nobody else writes them, and moves of free stop at the first COMMITTED
+// one. A new holder (after a Close or a death) moves head back to the
+// first COMMITTED record at or after free and takes as many off taken:
+// what the previous consumer took and did not release is delivered again,
+// in order. (Layout version 2 marked records READING and DONE in
 // single-consumer rings too, and took no hold.)
 //
 // A process that dies:
@@ -1158,12 +1159,21 @@ func (rec *Record) Release() error {
 
 // releaseSingle releases, with SingleConsumer, the count records that lie
 // in [pos, end) (with SKIP padding between them). When free is at pos,
-// which is the rule (records released in the order they were taken), it
-// is one compare-and-swap of free to end. Otherwise, records taken
-// earlier are still held: it marks each record DONE, which the release of
-// the earlier ones (or a producer in need of space) moves free past.
+// or at padding that ends at pos, which is the rule (records released in
+// the order they were taken), it is one compare-and-swap of free to end.
+// Otherwise, records taken earlier are still held: it marks each record
+// DONE, which the release of the earlier ones (or a producer in need of
+// space) moves free past.
 func (r *Ring) releaseSingle(pos, end uint64, count int) error {
-	if r.free.Load() == pos && r.free.CompareAndSwap(pos, end) {
+	f := r.free.Load()
+	if f < pos && pos-f <= r.maxRec+8 {
+		// Padding that the take passed right before the first record
+		// (once a lap) is released with it.
+		if w := r.hdr(f).Load(); hdrState(w) == stSkip && r.current(f, w) && f+recordSize(hdrLen(w)) == pos {
+			pos = f
+		}
+	}
+	if f == pos && r.free.CompareAndSwap(pos, end) {
 		if end != r.head.Load() {
 			// Records after ours may have been released out of order.
 			return r.advanceFree()

@@ -56,3 +56,43 @@ func TestRoomSoonSliceOutOfReach(t *testing.T) {
 		t.Errorf("roomSoon reported room for a %d-byte record in an empty %d-byte ring at %d of 300 looks while free moved, want all", need, r.capacity, said)
 	}
 }
+
+// TestReleaseAfterPaddingOneSwap: with SingleConsumer, the release of the
+// first record of a lap, whose take passed the padding at the end of the
+// lap before, moves free past padding and record at once: the record's
+// header stays as committed (no DONE written, which the slow path does)
+// and free lands at its end.
+func TestReleaseAfterPaddingOneSwap(t *testing.T) {
+	r, err := New(nil, "", 256, &Options{SingleProducer: true, SingleConsumer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for lap, n := range []int{100, 100, 100} { // 112 bytes each: the third pads 32 and goes to the next lap
+		c, err := r.Claim(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos, end := rec.pos, rec.end()
+		if err := rec.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if f := r.free.Load(); f != end {
+			t.Fatalf("record %d at %d: free %d after Release, want %d", lap, pos, f, end)
+		}
+		if w := r.hdr(pos).Load(); hdrState(w) != stCommitted {
+			t.Errorf("record %d at %d: header %#x after Release, want it left COMMITTED", lap, pos, w)
+		}
+	}
+	if r.tail.Load() != 256+112 {
+		t.Fatalf("tail %d: the third record did not go to the next lap", r.tail.Load())
+	}
+}
