@@ -154,6 +154,7 @@ func (c *Claims) Commit() error {
 		r.publish()
 	}
 	r.wakeData()
+	r.prefetchFree()
 	return nil
 }
 

@@ -96,3 +96,50 @@ func TestReleaseAfterPaddingOneSwap(t *testing.T) {
 		t.Fatalf("tail %d: the third record did not go to the next lap", r.tail.Load())
 	}
 }
+
+// TestCommitLoadsFreeAhead: with SingleProducer, a claim that leaves too
+// little room by freeSeen for another as big has its Commit load free, so
+// that the next claim finds the room released since.
+func TestCommitLoadsFreeAhead(t *testing.T) {
+	r, err := New(nil, "", 256, &Options{SingleProducer: true, SingleConsumer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	put := func() {
+		c, err := r.Claim(ctx, 56) // 64 bytes
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	take := func() {
+		rec, err := r.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put()
+	put()
+	take()
+	put()
+	if r.freeSeen != 0 {
+		t.Fatalf("freeSeen %d after the third Commit, which left room for another by it: want 0", r.freeSeen)
+	}
+	put() // 256 of 256 by freeSeen: room for no other; Commit loads free
+	if r.freeSeen != 64 {
+		t.Fatalf("freeSeen %d after the fourth Commit, want 64 (loaded by Commit)", r.freeSeen)
+	}
+	take()
+	take()
+	put() // room by freeSeen: 64 bytes, enough, and none for another
+	if r.freeSeen != 192 {
+		t.Fatalf("freeSeen %d after the fifth Commit, want 192", r.freeSeen)
+	}
+}
