@@ -271,8 +271,8 @@ var benchPartner = process.MustRegister("ring-bench-partner", func(ctx context.C
 					return err
 				}
 				copy(cl.Bytes(), rec.Bytes())
+				cl.Commit() // before the Release: see the package doc
 				rec.Release()
-				cl.Commit()
 			}
 		case modeRawPingPong:
 			for i := range uint32(n) {
