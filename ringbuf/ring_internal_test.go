@@ -13,27 +13,10 @@ import (
 // (total + slice > capacity), so roomSoon must not wait for the slice,
 // though free keeps moving.
 func TestRoomSoonSliceOutOfReach(t *testing.T) {
-	r, err := New(nil, "", 1<<16, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ctx := context.Background()
+	r := newTestRing(t, 1<<16, nil)
 	one := func(n int) {
-		c, err := r.Claim(ctx, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		rec, err := r.Take(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Release(); err != nil {
-			t.Fatal(err)
-		}
+		putOne(t, r, n)
+		takeOne(t, r)
 	}
 	one(16 << 10)
 	one(16 << 10) // tail = free = 32 KiB + 16: the ring is empty
@@ -63,28 +46,10 @@ func TestRoomSoonSliceOutOfReach(t *testing.T) {
 // header stays as committed (no DONE written, which the slow path does)
 // and free lands at its end.
 func TestReleaseAfterPaddingOneSwap(t *testing.T) {
-	r, err := New(nil, "", 256, &Options{SingleProducer: true, SingleConsumer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ctx := context.Background()
-	for lap, n := range []int{100, 100, 100} { // 112 bytes each: the third pads 32 and goes to the next lap
-		c, err := r.Claim(ctx, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		rec, err := r.Take(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pos, end := rec.pos, rec.end()
-		if err := rec.Release(); err != nil {
-			t.Fatal(err)
-		}
+	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
+	for lap := range 3 { // 112 bytes each: the third pads 32 and goes to the next lap
+		putOne(t, r, 100)
+		pos, end := takeOne(t, r)
 		if f := r.free.Load(); f != end {
 			t.Fatalf("record %d at %d: free %d after Release, want %d", lap, pos, f, end)
 		}
@@ -101,30 +66,9 @@ func TestReleaseAfterPaddingOneSwap(t *testing.T) {
 // little room by freeSeen for another as big has its Commit load free, so
 // that the next claim finds the room released since.
 func TestCommitLoadsFreeAhead(t *testing.T) {
-	r, err := New(nil, "", 256, &Options{SingleProducer: true, SingleConsumer: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ctx := context.Background()
-	put := func() {
-		c, err := r.Claim(ctx, 56) // 64 bytes
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	take := func() {
-		rec, err := r.Take(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rec.Release(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
+	put := func() { putOne(t, r, 56) } // 64 bytes
+	take := func() { takeOne(t, r) }
 	put()
 	put()
 	take()
@@ -142,4 +86,42 @@ func TestCommitLoadsFreeAhead(t *testing.T) {
 	if r.freeSeen != 192 {
 		t.Fatalf("freeSeen %d after the fifth Commit, want 192", r.freeSeen)
 	}
+}
+
+// newTestRing makes a ring of capacity bytes in a segment of its own,
+// closed at the end of the test.
+func newTestRing(t *testing.T, capacity int, opts *Options) *Ring {
+	t.Helper()
+	r, err := New(nil, "", capacity, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// putOne claims and commits a record of n bytes.
+func putOne(t *testing.T, r *Ring, n int) {
+	t.Helper()
+	c, err := r.Claim(context.Background(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// takeOne takes and releases a record, and returns where it lay.
+func takeOne(t *testing.T, r *Ring) (pos, end uint64) {
+	t.Helper()
+	rec, err := r.Take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, end = rec.pos, rec.end()
+	if err := rec.Release(); err != nil {
+		t.Fatal(err)
+	}
+	return pos, end
 }
