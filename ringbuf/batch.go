@@ -48,8 +48,8 @@ package ringbuf
 // With SingleConsumer (see the top of ring.go), TakeBatch writes no header:
 // it walks the COMMITTED records after the one at head and stores head
 // once. Release is one compare-and-swap of free past the whole batch when
-// free is at its start, which is the rule; all its records are consumed at
-// once. A consumer that dies holding a batch has it delivered again, in
+// free is at its start (or at a SKIP right before it, which the take
+// passed), which is the rule; all its records are consumed at once. A consumer that dies holding a batch has it delivered again, in
 // order, to the next consumer.
 
 import (

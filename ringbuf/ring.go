@@ -159,9 +159,9 @@ package ringbuf
 //     before they commit (with SingleProducer, Commit stores it first).
 //
 // Consumers that go by tail ignore the lap. A Release of records taken in
-// order (free is at the first) is one compare-and-swap of free, from the
-// first record's start (or the padding before it, which its take passed)
-// to the last one's end, whatever their number. A Release while a record
+// order (free is at the first, or at a SKIP right before it that its take
+// passed) is one compare-and-swap of free, from there to the last one's
+// end, whatever their number. A Release while a record
 // taken earlier is still held marks its records COMMITTED → DONE, and
 // free passes them after the earlier one (moveFree). So the records
 // between free and head are COMMITTED (taken, not released), DONE or SKIP;
@@ -1177,21 +1177,30 @@ func (rec *Record) Release() error {
 
 // releaseSingle releases, with SingleConsumer, the count records that lie
 // in [pos, end) (with SKIP padding between them). When free is at pos,
-// or at padding that ends at pos, which is the rule (records released in
+// or at a SKIP record that ends at pos, which is the rule (records released in
 // the order they were taken), it is one compare-and-swap of free to end.
 // Otherwise, records taken earlier are still held: it marks each record
 // DONE, which the release of the earlier ones (or a producer in need of
 // space) moves free past.
 func (r *Ring) releaseSingle(pos, end uint64, count int) error {
-	f := r.free.Load()
-	if f < pos && pos-f <= r.maxRec+8 {
-		// Padding that the take passed right before the first record
-		// (once a lap) is released with it.
+	from := pos
+	if f := r.free.Load(); f < pos && pos-f <= r.maxRec+8 {
+		// A SKIP that the take passed right before the first record
+		// (padding, once a lap, or a dead producer's claim) is
+		// released with it.
 		if w := r.hdr(f).Load(); hdrState(w) == stSkip && r.current(f, w) && f+recordSize(hdrLen(w)) == pos {
-			pos = f
+			from = f
 		}
 	}
-	if f == pos && r.free.CompareAndSwap(pos, end) {
+	return r.releaseSingleFrom(from, pos, end, count)
+}
+
+// releaseSingleFrom is releaseSingle once it has seen free at from (pos,
+// or the padding before it). A producer's moveFree may have moved free
+// past that padding since, and a claim reused its place: then the
+// compare-and-swap fails, and the slow path starts at pos all the same.
+func (r *Ring) releaseSingleFrom(from, pos, end uint64, count int) error {
+	if r.free.Load() == from && r.free.CompareAndSwap(from, end) {
 		if end != r.head.Load() {
 			// Records after ours may have been released out of order.
 			return r.advanceFree()

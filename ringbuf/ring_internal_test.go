@@ -62,6 +62,52 @@ func TestReleaseAfterPaddingOneSwap(t *testing.T) {
 	}
 }
 
+// TestReleasePaddingAfterProducerMovedFree: the padding fast path with a
+// free loaded before a producer's moveFree passed the padding and a claim
+// reused its place (one lap on). The compare-and-swap from the padding
+// fails, and the slow path must start at the record, not at the padding's
+// place, whose header is now the producer's. (Found in review: the first
+// version walked from the padding, marked the producer's record DONE and
+// left free stuck at ours.)
+func TestReleasePaddingAfterProducerMovedFree(t *testing.T) {
+	r := newTestRing(t, 64, &Options{SingleProducer: true, SingleConsumer: true})
+	putOne(t, r, 16)
+	putOne(t, r, 16) // [0,24) [24,48)
+	takeOne(t, r)
+	takeOne(t, r)    // free = head = 48
+	putOne(t, r, 16) // SKIP [48,64), record [64,88)
+	rec, err := r.Take(context.Background())
+	if err != nil || rec.pos != 64 {
+		t.Fatalf("Take: %v, at %d, want the record at 64", err, rec.pos)
+	}
+	putOne(t, r, 8)
+	putOne(t, r, 0) // [88,104) [104,112)
+	// The consumer's release has seen free at the padding, and its
+	// header SKIP; then, before its compare-and-swap, a producer:
+	c, ok := r.TryClaim(8) // moves free past the padding to 64 and claims [112,128), the padding's place
+	if !ok {
+		t.Fatal("TryClaim(8) found no room")
+	}
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.releaseSingleFrom(48, rec.pos, rec.end(), 1); err != nil {
+		t.Fatalf("release from the padding at 48: %v", err)
+	}
+	if f := r.free.Load(); f != rec.end() {
+		t.Errorf("free %d after the release, want %d", f, rec.end())
+	}
+	for i, want := range []uint64{88, 104, 112} {
+		rec, ok := r.TryTake()
+		if !ok || rec.pos != want {
+			t.Fatalf("take %d: ok %v, at %d, want the record at %d", i, ok, rec.pos, want)
+		}
+		if err := rec.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestCommitLoadsFreeAhead: with SingleProducer, a claim that leaves too
 // little room by freeSeen for another as big has its Commit load free, so
 // that the next claim finds the room released since.
