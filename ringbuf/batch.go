@@ -154,7 +154,6 @@ func (c *Claims) Commit() error {
 		r.publish()
 	}
 	r.wakeData()
-	r.prefetchFree()
 	return nil
 }
 

@@ -223,9 +223,8 @@ package ringbuf
 // Len is committed − taken rather than one counter that both sides update,
 // so that producers and consumers each write only their own line; a
 // producer reads free only when the free it saw last leaves too little
-// space (with SingleProducer, at the Commit of a claim that left too
-// little for another as big: see loadFree), so that the line consumers
-// write crosses to producers once per lap rather than once per record.
+// space, so that the line consumers write crosses to producers once per
+// lap rather than once per record.
 //
 // No lost wake-up: a waiter adds itself to its sleepers word, then loads
 // the sequence word, then checks its condition, then sleeps only while the
@@ -474,12 +473,6 @@ type Ring struct {
 	// Claims use it under the producer claim lock (or alone, with
 	// SingleProducer).
 	freeSeen uint64
-	// loadFree, with SingleProducer, says the last claim left too little
-	// room by freeSeen for another as big: Commit loads free into
-	// freeSeen, so that the next claim does not wait for free's line.
-	// (A producer waits after Commit anyway in a round trip, and in a
-	// stream it goes on with the next claim while the load is out.)
-	loadFree bool
 	// tailSeen is the last value of tail that a take in this process
 	// loaded: tail only grows, so every record below it is whole. Takes
 	// use it under the consumer claim lock (or alone, with
@@ -824,17 +817,7 @@ func (c *Claim) Commit() error {
 		r.publish()
 	}
 	r.wakeData()
-	r.prefetchFree()
 	return nil
-}
-
-// prefetchFree loads free into freeSeen if loadFree asks for it.
-func (r *Ring) prefetchFree() {
-	if r.loadFree {
-		r.loadFree = false
-		r.freeSeen = r.free.Load()
-		r.race.Acquire() // as claimLocked's load of free
-	}
 }
 
 // Claim claims space for a record of n bytes, waiting for space while ctx
@@ -980,7 +963,6 @@ func (r *Ring) claimLocked(self shm.Token, n, need uint64) (pos, h uint64, ok bo
 		}
 	}
 	if r.sp {
-		r.loadFree = t+2*total-f > r.capacity
 		layout.StoreRelease(&r.ptail, t+total) // Commit publishes
 	} else {
 		r.tail.Store(t + total) // publishes both headers

@@ -108,32 +108,6 @@ func TestReleasePaddingAfterProducerMovedFree(t *testing.T) {
 	}
 }
 
-// TestCommitLoadsFreeAhead: with SingleProducer, a claim that leaves too
-// little room by freeSeen for another as big has its Commit load free, so
-// that the next claim finds the room released since.
-func TestCommitLoadsFreeAhead(t *testing.T) {
-	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
-	put := func() { putOne(t, r, 56) } // 64 bytes
-	take := func() { takeOne(t, r) }
-	put()
-	put()
-	take()
-	put()
-	if r.freeSeen != 0 {
-		t.Fatalf("freeSeen %d after the third Commit, which left room for another by it: want 0", r.freeSeen)
-	}
-	put() // 256 of 256 by freeSeen: room for no other; Commit loads free
-	if r.freeSeen != 64 {
-		t.Fatalf("freeSeen %d after the fourth Commit, want 64 (loaded by Commit)", r.freeSeen)
-	}
-	take()
-	take()
-	put() // room by freeSeen: 64 bytes, enough, and none for another
-	if r.freeSeen != 192 {
-		t.Fatalf("freeSeen %d after the fifth Commit, want 192", r.freeSeen)
-	}
-}
-
 // newTestRing makes a ring of capacity bytes in a segment of its own,
 // closed at the end of the test.
 func newTestRing(t *testing.T, capacity int, opts *Options) *Ring {
