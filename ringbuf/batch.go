@@ -49,8 +49,9 @@ package ringbuf
 // it walks the COMMITTED records after the one at head and stores head
 // once. Release is one compare-and-swap of free past the whole batch when
 // free is at its start (or at a SKIP right before it, which the take
-// passed), which is the rule; all its records are consumed at once. A consumer that dies holding a batch has it delivered again, in
-// order, to the next consumer.
+// passed), which is the rule; all its records are consumed at once. A
+// consumer that dies holding a batch has it delivered again, in order, to
+// the next consumer.
 
 import (
 	"context"

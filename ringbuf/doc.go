@@ -23,7 +23,7 @@
 // on the answer's first line, then takes that line back, and Commit has to
 // fetch it once more. Between two processes on near cores of a 2-core AMD
 // EPYC (Zen 5), that order made an 8-byte round trip through two rings
-// 292 ns instead of 323 (median of 21 runs each).
+// 292 ns instead of 323 (medians of more than 20 runs each).
 //
 // The batch forms, ClaimBatch and TakeBatch, do the same for several
 // records with one round of a claim lock, one store of a cursor and at

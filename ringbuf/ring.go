@@ -161,12 +161,11 @@ package ringbuf
 // Consumers that go by tail ignore the lap. A Release of records taken in
 // order (free is at the first, or at a SKIP right before it that its take
 // passed) is one compare-and-swap of free, from there to the last one's
-// end, whatever their number. A Release while a record
-// taken earlier is still held marks its records COMMITTED → DONE, and
-// free passes them after the earlier one (moveFree). So the records
-// between free and head are COMMITTED (taken, not released), DONE or SKIP;
-// nobody else writes them, and moves of free stop at the first COMMITTED
-// one. A new holder (after a Close or a death) moves head back to the
+// end, whatever their number. A Release while a record taken earlier is
+// still held marks its records COMMITTED → DONE, and free passes them
+// after the earlier one (moveFree). So the records between free and head
+// are COMMITTED (taken, not released), DONE or SKIP; nobody else writes
+// them, and moves of free stop at the first COMMITTED one. A new holder (after a Close or a death) moves head back to the
 // first COMMITTED record at or after free and takes as many off taken:
 // what the previous consumer took and did not release is delivered again,
 // in order. (Layout version 2 marked records READING and DONE in
@@ -1158,12 +1157,12 @@ func (rec *Record) Release() error {
 }
 
 // releaseSingle releases, with SingleConsumer, the count records that lie
-// in [pos, end) (with SKIP padding between them). When free is at pos,
-// or at a SKIP record that ends at pos, which is the rule (records released in
-// the order they were taken), it is one compare-and-swap of free to end.
-// Otherwise, records taken earlier are still held: it marks each record
-// DONE, which the release of the earlier ones (or a producer in need of
-// space) moves free past.
+// in [pos, end) (with SKIP padding between them). When free is at pos, or
+// at a SKIP record that ends at pos, which is the rule (records released
+// in the order they were taken), it is one compare-and-swap of free to
+// end. Otherwise, records taken earlier are still held: it marks each
+// record DONE, which the release of the earlier ones (or a producer in
+// need of space) moves free past.
 func (r *Ring) releaseSingle(pos, end uint64, count int) error {
 	from := pos
 	if f := r.free.Load(); f < pos && pos-f <= r.maxRec+8 {
@@ -1178,8 +1177,8 @@ func (r *Ring) releaseSingle(pos, end uint64, count int) error {
 }
 
 // releaseSingleFrom is releaseSingle once it has seen free at from (pos,
-// or the padding before it). A producer's moveFree may have moved free
-// past that padding since, and a claim reused its place: then the
+// or a SKIP right before it). A producer's moveFree may have moved free
+// past that SKIP since, and a claim reused its place: then the
 // compare-and-swap fails, and the slow path starts at pos all the same.
 func (r *Ring) releaseSingleFrom(from, pos, end uint64, count int) error {
 	if r.free.Load() == from && r.free.CompareAndSwap(from, end) {
