@@ -137,15 +137,17 @@ package ringbuf
 // producer to consumer, the record's, and no consumer write pulls a line
 // away from the producer. A take loads the header at head: COMMITTED with
 // head's lap, it stores head past the record (for a batch, past the last)
-// and is done; DONE (below) it passes; SKIP it passes once tail is past it
-// (a single producer's padding is not final before its claim is
-// published); anything else (CLAIMED, the zero a claim leaves at the next
-// claim's place, a header of the lap before, old payload) means nothing
-// yet. Only then, and only if the ring is shut or a poll interval has
-// passed, does it load tail: to report the end, to skip a dead producer's
-// claim below tail, or to report a corrupt ring (below tail every header
-// is CLAIMED or of its lap). What makes a header at head trustworthy
-// without tail:
+// and is done; DONE (below) it passes; SKIP it passes once it is final: a
+// single producer's padding is not before its claim is published, and
+// what says so is the tail it saw last, or a current header at the start
+// of the next lap (see skipFinal); anything else (CLAIMED, the zero a
+// claim leaves at the next claim's place, a header of the lap before, old
+// payload) means nothing yet. Only then, and only if the ring is shut or a
+// poll interval has passed, does it load tail: to report the end, to pass
+// padding that nothing has followed yet, to skip a dead producer's claim
+// below tail, or to report a corrupt ring (below tail every header is
+// CLAIMED or of its lap). What makes a header at head trustworthy without
+// tail:
 //
 //   - a claim clears the word at its end, before it publishes anything,
 //     when that word lies in free space (end < free + capacity), so that
@@ -1596,7 +1598,7 @@ func (r *Ring) rewind() error {
 // takeSingle takes the record at head as the one consumer of a
 // SingleConsumer ring (see the top of ring.go): it goes by the header at
 // head and its lap, and loads tail only when that header says nothing is
-// there to take (and the ring is shut, or check), or to pass a SKIP.
+// there to take and the ring is shut, or check.
 func (r *Ring) takeSingle(check bool) (taking, int, error) {
 	for {
 		h := r.head.Load()
@@ -1678,16 +1680,31 @@ func (r *Ring) skipIfDead(hw *atomic.Uint64, w, skip uint64) (int, error) {
 }
 
 // skipFinal reports whether w, a current SKIP header read at h, is final:
-// below tail. A single producer's padding above tail is not (the next
-// producer, if it dies, claims from tail again, maybe without padding).
-// tail as seen before w was read would do; tail loaded now does if the
-// header still holds w after it (a producer writes its headers before it
-// stores tail past them).
+// below tail. A single producer's padding above tail is not (if the
+// producer dies, the next one claims from tail again, maybe without
+// padding). It does not load tail, whose line the producer writes at every
+// commit (a ring of three 4 KiB records paid that line once a lap, every
+// third round trip). What tells:
+//
+//   - tailSeen, tail as loaded before w was read, past h;
+//   - for padding (a SKIP that ends a lap), a current header at the start
+//     of the next lap, followed by w still at h. That record was
+//     committed (DONE is written over COMMITTED, a SKIP there over a
+//     claim below tail), and a commit comes after a store of tail past
+//     it (see the top of ring.go). The start of a lap is always a
+//     header's place, as nothing straddles the end of the data area. w
+//     read again after that header is the padding of that claim, not one
+//     that a dead producer left above tail and the next claim overwrote.
+//
+// Otherwise it says no, and the take that waits at h loads tail when it
+// checks or the ring is shut (takeSingle), which makes the SKIP final if it
+// is below tail.
 func (r *Ring) skipFinal(h, w uint64) bool {
 	if h < r.tailSeen {
 		return true
 	}
-	return h < r.loadTail() && r.hdr(h).Load() == w
+	e := h + recordSize(hdrLen(w))
+	return e&r.mask == 0 && r.current(e, r.hdr(e).Load()) && r.hdr(h).Load() == w
 }
 
 // loadTail loads tail into tailSeen.

@@ -108,6 +108,46 @@ func TestReleasePaddingAfterProducerMovedFree(t *testing.T) {
 	}
 }
 
+// TestPaddingPassedByNextHeader: with SingleConsumer, a take passes the
+// padding at the end of a lap once the record after it is committed,
+// without loading tail (the producer's line), and not before; nor on the
+// strength of that record when the SKIP it read has since been
+// overwritten (as by a claim after its producer died).
+func TestPaddingPassedByNextHeader(t *testing.T) {
+	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
+	putOne(t, r, 100)
+	putOne(t, r, 100)
+	takeOne(t, r)
+	takeOne(t, r) // free = head = 224
+	c, err := r.Claim(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SKIP [224,256), CLAIMED at 256, tail not yet past them.
+	w := r.hdr(224).Load()
+	if hdrState(w) != stSkip || r.skipFinal(224, w) {
+		t.Fatalf("open claim: header %#x at 224 taken for final padding", w)
+	}
+	if _, ok := r.TryTake(); ok || r.head.Load() != 224 {
+		t.Fatalf("open claim: TryTake %v, head %d, want nothing taken at 224", ok, r.head.Load())
+	}
+	if err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	seen := r.tailSeen
+	r.hdr(224).Store(header(8, stClaimed, 1))
+	if r.skipFinal(224, w) {
+		t.Error("padding overwritten since it was read: still taken for final")
+	}
+	r.hdr(224).Store(w)
+	if pos, _ := takeOne(t, r); pos != 256 {
+		t.Fatalf("took the record at %d, want 256", pos)
+	}
+	if r.tailSeen != seen {
+		t.Errorf("the take loaded tail (%d) to pass the padding; the committed header at 256 says it is final", r.tailSeen)
+	}
+}
+
 // newTestRing makes a ring of capacity bytes in a segment of its own,
 // closed at the end of the test.
 func newTestRing(t *testing.T, capacity int, opts *Options) *Ring {
