@@ -209,7 +209,8 @@ func TestBatchWrap(t *testing.T) {
 
 func TestBatchBadInput(t *testing.T) {
 	r := newRing(t, 1024, nil)
-	for _, sizes := range [][]int{{-1}, {r.MaxRecord() + 1}, {r.MaxRecord(), 0}, {200, 200, 200}} {
+	half := (r.MaxRecord()+8)/2 - 8 // two records of this size fill an empty ring
+	for _, sizes := range [][]int{{-1}, {-1, -1}, {r.MaxRecord() + 1}, {r.MaxRecord(), 0}, {200, 200, 200}, {half + 1, half + 1}} {
 		if _, err := r.ClaimBatch(t.Context(), sizes); !errors.Is(err, ringbuf.ErrTooLarge) {
 			t.Errorf("ClaimBatch(%v) = %v, want ErrTooLarge", sizes, err)
 		}
@@ -217,23 +218,31 @@ func TestBatchBadInput(t *testing.T) {
 			t.Errorf("TryClaimBatch(%v) succeeded", sizes)
 		}
 	}
-	// The largest batch fits an empty ring.
-	c, err := r.ClaimBatch(t.Context(), []int{200, r.MaxRecord() - 208})
-	if err != nil {
-		t.Fatal(err)
+	// The largest batches fit an empty ring.
+	for _, sizes := range [][]int{{200, r.MaxRecord() - 208}, {half, half}} {
+		c, err := r.ClaimBatch(t.Context(), sizes)
+		if err != nil {
+			t.Fatalf("ClaimBatch(%v): %v", sizes, err)
+		}
+		c.Commit()
+		if got := getBatch(t, r, 5); len(got) != 2 {
+			t.Errorf("took %d records, want 2", len(got))
+		}
 	}
+	// Bytes is nil after Commit and Release, which panic the second time.
+	c := must(r.ClaimBatch(t.Context(), []int{1, 1}))
 	c.Commit()
-	if got := getBatch(t, r, 5); len(got) != 2 {
-		t.Errorf("took %d records, want 2", len(got))
+	if b := c.Bytes(1); b != nil {
+		t.Errorf("Bytes after Commit = %v, want nil", b)
 	}
-	// Commit and Release panic the second time.
-	c = must(r.ClaimBatch(t.Context(), []int{1}))
-	c.Commit()
 	mustPanic(t, "second Commit", func() { c.Commit() })
-	rs := must(r.TakeBatch(t.Context(), 1))
+	rs := must(r.TakeBatch(t.Context(), 2))
 	rs.Release()
+	if b := rs.Bytes(1); b != nil {
+		t.Errorf("Bytes after Release = %v, want nil", b)
+	}
 	mustPanic(t, "second Release", func() { rs.Release() })
-	mustPanic(t, "Bytes out of range", func() { rs.Bytes(1) })
+	mustPanic(t, "Bytes out of range", func() { rs.Bytes(2) })
 	r.Shutdown(t.Context())
 	if _, err := r.ClaimBatch(t.Context(), []int{1}); !errors.Is(err, ringbuf.ErrShutdown) {
 		t.Errorf("ClaimBatch after Shutdown = %v", err)
