@@ -139,15 +139,16 @@ package ringbuf
 // head's lap, it stores head past the record (for a batch, past the last)
 // and is done; DONE (below) it passes; SKIP it passes once it is final: a
 // single producer's padding is not before its claim is published, and
-// what says so is the tail it saw last, or a current header at the start
-// of the next lap (see skipFinal); anything else (CLAIMED, the zero a
-// claim leaves at the next claim's place, a header of the lap before, old
-// payload) means nothing yet. Only then, and only if the ring is shut or a
-// poll interval has passed, does it load tail: to report the end, to pass
-// padding that nothing has followed yet, to skip a dead producer's claim
-// below tail, or to report a corrupt ring (below tail every header is
-// CLAIMED or of its lap). What makes a header at head trustworthy without
-// tail:
+// what says so is the tail it saw last, or for padding a current header
+// at the start of the next lap, or for another SKIP (rare: a dead
+// producer's claim) tail loaded then (see skipFinal); anything else
+// (CLAIMED, the zero a claim leaves at the next claim's place, a header of
+// the lap before, old payload) means nothing yet. Only then, and only if
+// the ring is shut or a poll interval has passed, does it load tail: to
+// report the end, to pass padding that tail has passed though nothing
+// after it is committed, to skip a dead producer's claim below tail, or
+// to report a corrupt ring (below tail every header is CLAIMED or of its
+// lap). What makes a header at head trustworthy without tail:
 //
 //   - a claim clears the word at its end, before it publishes anything,
 //     when that word lies in free space (end < free + capacity), so that
@@ -1682,29 +1683,33 @@ func (r *Ring) skipIfDead(hw *atomic.Uint64, w, skip uint64) (int, error) {
 // skipFinal reports whether w, a current SKIP header read at h, is final:
 // below tail. A single producer's padding above tail is not (if the
 // producer dies, the next one claims from tail again, maybe without
-// padding). It does not load tail, whose line the producer writes at every
-// commit (a ring of three 4 KiB records paid that line once a lap, every
-// third round trip). What tells:
+// padding). What tells:
 //
 //   - tailSeen, tail as loaded before w was read, past h;
 //   - for padding (a SKIP that ends a lap), a current header at the start
-//     of the next lap, followed by w still at h. That record was
-//     committed (DONE is written over COMMITTED, a SKIP there over a
-//     claim below tail), and a commit comes after a store of tail past
-//     it (see the top of ring.go). The start of a lap is always a
+//     of the next lap, followed by w still at h. A current header there
+//     was written after a store of tail past it: a commit comes after
+//     its claim's store of tail (with SingleProducer, publish before the
+//     compare-and-swap: see the top of ring.go), and a SKIP over a dead
+//     claim or a DONE below tail. The start of a lap is always a
 //     header's place, as nothing straddles the end of the data area. w
-//     read again after that header is the padding of that claim, not one
-//     that a dead producer left above tail and the next claim overwrote.
-//
-// Otherwise it says no, and the take that waits at h loads tail when it
-// checks or the ring is shut (takeSingle), which makes the SKIP final if it
-// is below tail.
+//     read again after that header is the padding of a claim below
+//     tail, not one that a dead producer left above tail and the next
+//     claim overwrote. This does not load tail, whose line the producer
+//     writes at every commit: a ring of three 4 KiB records paid that
+//     line once a lap, every third round trip, when it did. Until that
+//     header is current the take waits at h, as it would at the header.
+//   - for any other SKIP (a dead producer's claim that a consumer turned
+//     into SKIP, which a new consumer may meet before it has loaded
+//     tail), tail loaded now past h, followed by w still at h.
 func (r *Ring) skipFinal(h, w uint64) bool {
 	if h < r.tailSeen {
 		return true
 	}
-	e := h + recordSize(hdrLen(w))
-	return e&r.mask == 0 && r.current(e, r.hdr(e).Load()) && r.hdr(h).Load() == w
+	if e := h + recordSize(hdrLen(w)); e&r.mask == 0 {
+		return r.current(e, r.hdr(e).Load()) && r.hdr(h).Load() == w
+	}
+	return h < r.loadTail() && r.hdr(h).Load() == w
 }
 
 // loadTail loads tail into tailSeen.

@@ -6,6 +6,7 @@ package ringbuf
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // TestRoomSoonSliceOutOfReach: a record that needs padding near the
@@ -146,6 +147,56 @@ func TestPaddingPassedByNextHeader(t *testing.T) {
 	if r.tailSeen != seen {
 		t.Errorf("the take loaded tail (%d) to pass the padding; the committed header at 256 says it is final", r.tailSeen)
 	}
+}
+
+// TestDeadPaddingNotPassedByLapOldHeader: padding that a producer wrote
+// above tail before it died is not final, though the header at the start
+// of the next lap is COMMITTED: of the lap before.
+func TestDeadPaddingNotPassedByLapOldHeader(t *testing.T) {
+	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
+	putOne(t, r, 100)
+	putOne(t, r, 100)
+	takeOne(t, r)
+	takeOne(t, r) // free = head = tail = 224; 256 holds the COMMITTED header of lap 0
+	r.hdr(224).Store(r.headerAt(224, 24, stSkip))
+	if _, ok := r.TryTake(); ok || r.head.Load() != 224 {
+		t.Fatalf("TryTake %v, head %d: passed padding above tail on a lap-old header", ok, r.head.Load())
+	}
+}
+
+// TestNewConsumerPassesSkipAtOnce: a consumer that has not loaded tail
+// yet (a new one, after a consumer that closed holding records) passes a
+// dead producer's claim turned SKIP in the middle of a lap at once, by
+// loading tail, rather than after a poll interval.
+func TestNewConsumerPassesSkipAtOnce(t *testing.T) {
+	opts := &Options{SingleProducer: true, SingleConsumer: true, Poll: time.Hour}
+	r := newTestRing(t, 256, opts)
+	putOne(t, r, 8) // A at 0
+	b, err := r.Claim(context.Background(), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putOne(t, r, 8) // C at 32; tail past B
+	if b.pos != 16 {
+		t.Fatalf("B at %d, want 16", b.pos)
+	}
+	r.hdr(16).Store(r.headerAt(16, 8, stSkip)) // as a consumer does to a dead producer's claim
+	c2, err := OpenHandle(r.Handle(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if pos, _ := takeOne(t, c2); pos != 0 {
+		t.Fatalf("took A at %d, want 0", pos)
+	}
+	rec, ok := c2.TryTake()
+	if !ok {
+		t.Fatal("TryTake did not pass the SKIP at 16 to C")
+	}
+	if rec.pos != 32 {
+		t.Errorf("took the record at %d, want 32", rec.pos)
+	}
+	rec.Release()
 }
 
 // newTestRing makes a ring of capacity bytes in a segment of its own,
