@@ -1599,7 +1599,8 @@ func (r *Ring) rewind() error {
 // takeSingle takes the record at head as the one consumer of a
 // SingleConsumer ring (see the top of ring.go): it goes by the header at
 // head and its lap, and loads tail only when that header says nothing is
-// there to take and the ring is shut, or check.
+// there to take and the ring is shut, or check, or (in skipFinal) to pass
+// a SKIP that does not end a lap.
 func (r *Ring) takeSingle(check bool) (taking, int, error) {
 	for {
 		h := r.head.Load()
