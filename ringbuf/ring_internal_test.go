@@ -7,6 +7,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shmkit/internal/shmtest"
 )
 
 // TestRoomSoonSliceOutOfReach: a record that needs padding near the
@@ -77,7 +79,7 @@ func TestReleasePaddingAfterProducerMovedFree(t *testing.T) {
 	takeOne(t, r)
 	takeOne(t, r)    // free = head = 48
 	putOne(t, r, 16) // SKIP [48,64), record [64,88)
-	rec, err := r.Take(context.Background())
+	rec, err := r.Take(bounded(t))
 	if err != nil || rec.pos != 64 {
 		t.Fatalf("Take: %v, at %d, want the record at 64", err, rec.pos)
 	}
@@ -115,12 +117,8 @@ func TestReleasePaddingAfterProducerMovedFree(t *testing.T) {
 // strength of that record when the SKIP it read has since been
 // overwritten (as by a claim after its producer died).
 func TestPaddingPassedByNextHeader(t *testing.T) {
-	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
-	putOne(t, r, 100)
-	putOne(t, r, 100)
-	takeOne(t, r)
-	takeOne(t, r) // free = head = 224
-	c, err := r.Claim(context.Background(), 100)
+	r := ringBeforeLapEnd(t) // free = head = tail = 224
+	c, err := r.Claim(bounded(t), 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +151,7 @@ func TestPaddingPassedByNextHeader(t *testing.T) {
 // above tail before it died is not final, though the header at the start
 // of the next lap is COMMITTED: of the lap before.
 func TestDeadPaddingNotPassedByLapOldHeader(t *testing.T) {
-	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
-	putOne(t, r, 100)
-	putOne(t, r, 100)
-	takeOne(t, r)
-	takeOne(t, r) // free = head = tail = 224; 256 holds the COMMITTED header of lap 0
+	r := ringBeforeLapEnd(t) // 256 holds the COMMITTED header of lap 0
 	r.hdr(224).Store(r.headerAt(224, 24, stSkip))
 	if _, ok := r.TryTake(); ok || r.head.Load() != 224 {
 		t.Fatalf("TryTake %v, head %d: passed padding above tail on a lap-old header", ok, r.head.Load())
@@ -165,14 +159,15 @@ func TestDeadPaddingNotPassedByLapOldHeader(t *testing.T) {
 }
 
 // TestNewConsumerPassesSkipAtOnce: a consumer that has not loaded tail
-// yet (a new one, after a consumer that closed holding records) passes a
-// dead producer's claim turned SKIP in the middle of a lap at once, by
-// loading tail, rather than after a poll interval.
+// yet (as a new one, which may follow a consumer that died or closed
+// holding records) passes a dead producer's claim turned SKIP in the
+// middle of a lap at once, by loading tail, rather than after a poll
+// interval.
 func TestNewConsumerPassesSkipAtOnce(t *testing.T) {
 	opts := &Options{SingleProducer: true, SingleConsumer: true, Poll: time.Hour}
 	r := newTestRing(t, 256, opts)
 	putOne(t, r, 8) // A at 0
-	b, err := r.Claim(context.Background(), 8)
+	b, err := r.Claim(bounded(t), 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +194,25 @@ func TestNewConsumerPassesSkipAtOnce(t *testing.T) {
 	rec.Release()
 }
 
+// ringBeforeLapEnd is a SingleProducer and SingleConsumer ring of 256
+// bytes through which two records of 100 bytes have gone: free = head =
+// tail = 224, too near the end of the lap for another such record.
+func ringBeforeLapEnd(t *testing.T) *Ring {
+	t.Helper()
+	r := newTestRing(t, 256, &Options{SingleProducer: true, SingleConsumer: true})
+	putOne(t, r, 100)
+	putOne(t, r, 100)
+	takeOne(t, r)
+	takeOne(t, r)
+	return r
+}
+
+// bounded is the context of every wait in these tests: one that reaches
+// its deadline has hung.
+func bounded(t *testing.T) context.Context {
+	return shmtest.Deadline(t, 30*time.Second)
+}
+
 // newTestRing makes a ring of capacity bytes in a segment of its own,
 // closed at the end of the test.
 func newTestRing(t *testing.T, capacity int, opts *Options) *Ring {
@@ -214,7 +228,7 @@ func newTestRing(t *testing.T, capacity int, opts *Options) *Ring {
 // putOne claims and commits a record of n bytes.
 func putOne(t *testing.T, r *Ring, n int) {
 	t.Helper()
-	c, err := r.Claim(context.Background(), n)
+	c, err := r.Claim(bounded(t), n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +240,7 @@ func putOne(t *testing.T, r *Ring, n int) {
 // takeOne takes and releases a record, and returns where it lay.
 func takeOne(t *testing.T, r *Ring) (pos, end uint64) {
 	t.Helper()
-	rec, err := r.Take(context.Background())
+	rec, err := r.Take(bounded(t))
 	if err != nil {
 		t.Fatal(err)
 	}
