@@ -470,6 +470,9 @@ func TestZeroLengthHeld(t *testing.T) {
 			if err := c.Commit(); err != nil {
 				t.Fatal(err)
 			}
+			if c.Bytes() != nil {
+				t.Fatalf("%+v: Bytes after Commit", o)
+			}
 			mustPanic(t, "Commit", func() { c.Commit() })
 			rec, err := r.Take(ctx)
 			if err != nil {
@@ -480,6 +483,9 @@ func TestZeroLengthHeld(t *testing.T) {
 			}
 			if err := rec.Release(); err != nil {
 				t.Fatal(err)
+			}
+			if rec.Bytes() != nil || rec.Len() != 0 {
+				t.Fatalf("%+v: Bytes after Release", o)
 			}
 			mustPanic(t, "Release", func() { rec.Release() })
 		}
