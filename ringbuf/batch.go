@@ -506,7 +506,13 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int, n0 uint64) (ui
 // wakeData wakes one consumer if any went to sleep since the last wake-up
 // (see the top of ring.go).
 func (r *Ring) wakeData() {
-	if r.dataSleepers.Load() != 0 && r.dataWake.Load() != 0 && r.dataWake.Swap(0) != 0 {
+	if r.dataSleepers.Load() != 0 { // small enough to inline
+		r.wakeDataNow()
+	}
+}
+
+func (r *Ring) wakeDataNow() {
+	if r.dataWake.Load() != 0 && r.dataWake.Swap(0) != 0 {
 		r.dataSeq.Add(1)
 		wait.Wake(r.dataSeq, 1)
 	}

@@ -834,6 +834,9 @@ func (r *Ring) Claim(ctx context.Context, n int) (Claim, error) {
 	if n < 0 || uint64(n) > r.maxRec {
 		return Claim{}, r.tooLarge(n)
 	}
+	if pos, h, ok := r.claimNow(uint64(n), recordSize(uint64(n))); ok {
+		return r.claimAt(pos, h), nil
+	}
 	pos, h, err := r.claim(ctx, uint64(n), recordSize(uint64(n)), true)
 	if err != nil {
 		return Claim{}, err
@@ -846,11 +849,31 @@ func (r *Ring) TryClaim(n int) (Claim, bool) {
 	if n < 0 || uint64(n) > r.maxRec {
 		return Claim{}, false
 	}
+	if pos, h, ok := r.claimNow(uint64(n), recordSize(uint64(n))); ok {
+		return r.claimAt(pos, h), true
+	}
 	pos, h, err := r.claim(nil, uint64(n), recordSize(uint64(n)), false)
 	if err != nil {
 		return Claim{}, false
 	}
 	return r.claimAt(pos, h), true
+}
+
+// claimNow is the fast path of a claim with SingleProducer, which needs
+// no claim lock: the claim, if there is room now, without claim's layers
+// around claimLocked. ok false: claim the long way, which waits and
+// reports what is wrong (claimLocked changed nothing that matters then:
+// free may have moved, and freeSeen with it).
+func (r *Ring) claimNow(n, need uint64) (pos, h uint64, ok bool) {
+	if !r.sp || r.closed.Load() {
+		return 0, 0, false
+	}
+	self := r.obj.Self()
+	if self == 0 {
+		return 0, 0, false
+	}
+	pos, h, ok, err := r.claimLocked(self, n, need)
+	return pos, h, ok && err == nil
 }
 
 // claimAt is the Claim of a record claimed at pos with header h. (The
@@ -1160,6 +1183,9 @@ func (rec *Record) Release() error {
 	}
 	r.race.ReleaseMerge()
 	if r.sc {
+		if r.free.Load() == rec.pos && r.free.CompareAndSwap(rec.pos, end) {
+			return r.freed(end) // the rule: see releaseSingle
+		}
 		return r.releaseSingle(rec.pos, end, 1)
 	}
 	if !r.hdr(rec.pos).CompareAndSwap(h&^takenOver, header(hdrLen(h), stDone, 0)) {
@@ -1194,12 +1220,7 @@ func (r *Ring) releaseSingle(pos, end uint64, count int) error {
 // compare-and-swap fails, and the slow path starts at pos all the same.
 func (r *Ring) releaseSingleFrom(from, pos, end uint64, count int) error {
 	if r.free.Load() == from && r.free.CompareAndSwap(from, end) {
-		if end != r.head.Load() {
-			// Records after ours may have been released out of order.
-			return r.advanceFree()
-		}
-		r.wakeSpace()
-		return nil
+		return r.freed(end)
 	}
 	// The first record still held is marked last, so that free stays
 	// behind the rest of the batch while this loop reads its headers (see
@@ -1233,6 +1254,17 @@ func (r *Ring) releaseSingleFrom(from, pos, end uint64, count int) error {
 	return bad
 }
 
+// freed, with SingleConsumer, follows the consumer's move of free to end:
+// it moves free on past records released out of order (if head is beyond
+// end), and wakes producers waiting for space.
+func (r *Ring) freed(end uint64) error {
+	if end != r.head.Load() {
+		return r.advanceFree()
+	}
+	r.wakeSpace()
+	return nil
+}
+
 // advanceFree moves free past DONE and SKIP records and wakes producers
 // waiting for space if it moved.
 func (r *Ring) advanceFree() error {
@@ -1246,7 +1278,13 @@ func (r *Ring) advanceFree() error {
 // wakeSpace wakes the producers waiting for space, if any went to sleep
 // since the last wake-up, after free moved.
 func (r *Ring) wakeSpace() {
-	if r.spaceSleepers.Load() != 0 && r.spaceWake.Load() != 0 && r.spaceWake.Swap(0) != 0 {
+	if r.spaceSleepers.Load() != 0 { // small enough to inline
+		r.wakeSpaceNow()
+	}
+}
+
+func (r *Ring) wakeSpaceNow() {
+	if r.spaceWake.Load() != 0 && r.spaceWake.Swap(0) != 0 {
 		r.spaceSeq.Add(1)
 		wait.Wake(r.spaceSeq, 0)
 	}
@@ -1289,6 +1327,9 @@ func (r *Ring) moveFree() (moved bool, err error) {
 // with ErrShutdown once the ring is shut down and empty, ctx.Err() when ctx
 // ends first.
 func (r *Ring) Take(ctx context.Context) (Record, error) {
+	if t, ok := r.takeNow(); ok {
+		return r.record(t), nil
+	}
 	t, err := r.take(ctx, true, 1)
 	if err != nil {
 		return Record{}, err
@@ -1298,11 +1339,42 @@ func (r *Ring) Take(ctx context.Context) (Record, error) {
 
 // TryTake takes the next record if one is ready now.
 func (r *Ring) TryTake() (Record, bool) {
+	if t, ok := r.takeNow(); ok {
+		return r.record(t), true
+	}
 	t, err := r.take(nil, false, 1)
 	if err != nil {
 		return Record{}, false
 	}
 	return r.record(t), true
+}
+
+// takeNow is the fast path of a take of one record with SingleConsumer:
+// the record at head, if its header is COMMITTED of head's lap and this
+// Ring holds the ring as its consumer already. It does what take would do
+// then, in one call: takeSingle's move of head, passDone if the next
+// header is a current one that is not COMMITTED, and the count of records
+// taken. ok false: take the long way, which waits and reports what is
+// wrong.
+func (r *Ring) takeNow() (_ taking, ok bool) {
+	if !r.sc || !r.holding.Load() || r.closed.Load() || r.orphans.Load() != 0 {
+		return taking{}, false
+	}
+	h := r.head.Load()
+	w := r.hdr(h).Load()
+	n := hdrLen(w)
+	size := recordSize(n)
+	if h%8 != 0 || w != r.headerAt(h, n, stCommitted) || n > r.maxRec || (h&r.mask)+size > r.capacity {
+		return taking{}, false
+	}
+	e := h + size
+	r.storeHead(e)
+	if next := r.hdr(e).Load(); r.current(e, next) && hdrState(next) != stCommitted {
+		r.passDone()
+	}
+	r.race.Acquire()
+	layout.StoreRelease(r.taken, r.taken.Load()+1) // nobody else writes it now
+	return r.took(h, w), true
 }
 
 // taking is what a take found: the first record's place and its header
@@ -1449,6 +1521,11 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (taking, error) {
 		if ready {
 			// Spinning found something to do, which the next take does
 			// (or reports): no clock on the hot path.
+			if max == 1 {
+				if t, ok := r.takeNow(); ok {
+					return t, nil
+				}
+			}
 			continue
 		}
 		if check = r.headStall.due(r.head.Load(), r.poll); check {

@@ -250,3 +250,48 @@ func takeOne(t *testing.T, r *Ring) (pos, end uint64) {
 	}
 	return pos, end
 }
+
+// A consumer's take passes the DONE records right after the one it takes
+// (released out of order by a consumer before it, see passDone), so that
+// free can pass them at once: here a record that a consumer released
+// before the two it closed without releasing, which went back to the
+// ring. The second take, on the fast path (takeNow), finds it next.
+func TestTakePassesDoneAfterIt(t *testing.T) {
+	opts := &Options{SingleProducer: true, SingleConsumer: true}
+	r := newTestRing(t, 256, opts)
+	putOne(t, r, 8)   // at 0
+	putOne(t, r, 8)   // at 16
+	putOne(t, r, 120) // at 32; tail 160
+	c1, err := OpenHandle(r.Handle(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held [3]Record
+	for i := range held {
+		if held[i], err = c1.Take(bounded(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := held[2].Release(); err != nil { // out of order: DONE
+		t.Fatal(err)
+	}
+	c1.Close() // the records at 0 and 16 go back
+	c2, err := OpenHandle(r.Handle(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for i, want := range []uint64{0, 16} {
+		rec, err := c2.Take(bounded(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.pos != want {
+			t.Fatalf("take %d: record at %d, want %d", i, rec.pos, want)
+		}
+		defer rec.Release()
+	}
+	if h := c2.head.Load(); h != 160 {
+		t.Errorf("head %d after the second take, want 160: past the DONE record at 32", h)
+	}
+}
