@@ -291,3 +291,68 @@ func TestSingleClaimClearsPastStaleFree(t *testing.T) {
 		t.Errorf("a record p1 never committed: %q", rec.Bytes())
 	}
 }
+
+// Bytes writes the header of each record of a batch of one size as it
+// hands out the payload, and Commit the headers of the records it did not
+// hand out: a consumer takes every record of the batch whatever the order
+// of the calls to Bytes, or with none at all. The batch goes where one
+// went a lap before, so that its places hold that lap's headers, which
+// say nothing to a consumer of this lap, and payloads of 0xff.
+func TestBatchHeadersWhateverBytesOrder(t *testing.T) {
+	ctx := context.Background()
+	sizes := []int{24, 24, 24, 24, 24} // 160 bytes
+	for _, o := range batchOpts {
+		for _, order := range [][]int{nil, {0, 1, 2, 3, 4}, {4, 0, 2}, {2}, {3, 3, 1, 0}} {
+			r, err := ringbuf.New(nil, "", 1024, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := r.ClaimBatch(ctx, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range c.Len() {
+				for j := range c.Bytes(i) {
+					c.Bytes(i)[j] = 0xff
+				}
+			}
+			c.Commit()
+			rs, _ := r.TryTakeBatch(5)
+			rs.Release()
+			for _, n := range []int{504, 344} { // the rest of the lap: 512 + 352 bytes
+				c, err := r.Claim(ctx, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Commit()
+				rec, _ := r.TryTake()
+				rec.Release()
+			}
+			c, err = r.ClaimBatch(ctx, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range order {
+				c.Bytes(i)[0] = byte(i + 1)
+			}
+			if err := c.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			rs, ok := r.TryTakeBatch(10)
+			if !ok || rs.Len() != 5 {
+				t.Fatalf("%+v, Bytes of %v: took %d records, want 5", o, order, rs.Len())
+			}
+			for i := range rs.Len() {
+				want := byte(0xff)
+				if slices.Contains(order, i) {
+					want = byte(i + 1)
+				}
+				if b := rs.Bytes(i); len(b) != 24 || b[0] != want {
+					t.Errorf("%+v, Bytes of %v: record %d: %d bytes, first %#x, want 24 and %#x", o, order, i, len(b), b[0], want)
+				}
+			}
+			rs.Release()
+			r.Close()
+		}
+	}
+}
