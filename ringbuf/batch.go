@@ -111,7 +111,7 @@ func (c *Claims) Bytes(i int) []byte {
 	// to inline.)
 	if c.stride != 0 && uint(i) < uint(c.count) {
 		off := (c.pos + uint64(i)*c.stride) & c.r.mask
-		if i >= c.written { // in order, i == written: its header, now
+		if i >= c.written && !c.r.closed.Load() { // in order, i == written: its header, now
 			if i > c.written {
 				c.writeHeaders(i)
 			}
@@ -170,15 +170,16 @@ func (c *Claims) Commit() error {
 		}
 		panic("ringbuf: Commit of a batch not held")
 	}
-	if c.stride != 0 {
+	r := c.r
+	closed := r.closed.Load() // and maybe unmapped
+	if c.stride != 0 && !closed {
 		c.writeHeaders(c.count) // of records Bytes did not hand out
 	}
 	c.done, c.stride = true, 0 // Bytes: nil from now on
 	if c.count == 0 {
 		return nil
 	}
-	r := c.r
-	if r.closed.Load() {
+	if closed {
 		return ErrClosed
 	}
 	r.race.ReleaseMerge()

@@ -6,6 +6,7 @@ package ringbuf_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -353,6 +354,30 @@ func TestBatchHeadersWhateverBytesOrder(t *testing.T) {
 			}
 			rs.Release()
 			r.Close()
+		}
+	}
+}
+
+// A batch claimed from a ring closed since, whose segment was its own and
+// is unmapped now, commits with ErrClosed and no write: Bytes and Commit
+// write headers only while the ring is open.
+func TestBatchCommitAfterClose(t *testing.T) {
+	for _, o := range batchOpts {
+		r, err := ringbuf.New(nil, "", 1024, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := r.ClaimBatch(context.Background(), []int{8, 8, 8, 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Bytes(0)[0] = 1
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c.Bytes(2) // the header of records 1 and 2 would go into unmapped memory
+		if err := c.Commit(); !errors.Is(err, ringbuf.ErrClosed) {
+			t.Errorf("%+v: Commit after Close = %v, want ErrClosed", o, err)
 		}
 	}
 }
