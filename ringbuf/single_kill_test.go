@@ -234,11 +234,16 @@ func singleKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round in
 		kills = append(kills, true)
 	}
 	rng.Shuffle(len(kills), func(i, j int) { kills[i], kills[j] = kills[j], kills[i] })
+	gap := each // the first of the 16 indexes a replaced producer skipped
 	for _, killProducer := range kills {
 		// A random kill point, by progress: once a random message is
 		// taken or committed (or the deadline nears), and a little
-		// later.
+		// later. Not one a replaced producer skipped, which may never
+		// come.
 		m := rng.IntN(each)
+		for m >= gap && m < gap+16 {
+			m = rng.IntN(each)
+		}
 		for (!killProducer && bk.taken(m).Load() == 0 || killProducer && bk.committed(m).Load() == 0) && ctx.Err() == nil {
 			time.Sleep(100 * time.Microsecond)
 		}
@@ -261,7 +266,7 @@ func singleKillRound(t *testing.T, ctx context.Context, rng *rand.Rand, round in
 				from++
 			}
 			a := args
-			a.From = from + 16
+			a.From, gap = from+16, from
 			t.Logf("round %d: producer killed, the next starts at %d", round, a.From)
 			prod = shmtest.Start(t, ctx, prodFunc, a)
 			continue
