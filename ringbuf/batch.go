@@ -110,8 +110,11 @@ func (c *Claims) Bytes(i int) []byte {
 	// as long as the payload copies. (With the call below, it is too big
 	// to inline.)
 	if c.stride != 0 && uint(i) < uint(c.count) {
+		// off is the header's, then the payload's (not r.payload: one
+		// masking, on the hot path). In order, i == written: its header
+		// now.
 		off := (c.pos + uint64(i)*c.stride) & c.r.mask
-		if i >= c.written && !c.r.closed.Load() { // in order, i == written: its header, now
+		if i >= c.written && !c.r.closed.Load() {
 			if i > c.written {
 				c.writeHeaders(i)
 			}
@@ -154,8 +157,7 @@ func (c *Claims) bytes(i int) []byte {
 		c.i, c.at, c.n = 0, c.pos, c.first
 		return nil
 	}
-	off := (c.at & r.mask) + 8
-	return r.data[off : off+n : off+n]
+	return r.payload(c.at, n)
 }
 
 // Commit publishes every record of the batch to consumers with one
@@ -324,8 +326,7 @@ func (rs *Records) Len() int { return rs.count }
 func (rs *Records) Bytes(i int) []byte {
 	// The common case first: see Claims.Bytes.
 	if rs.stride != 0 && uint(i) < uint(rs.count) {
-		off := (rs.pos+uint64(i)*rs.stride)&rs.r.mask + 8
-		return rs.r.data[off : off+rs.first : off+rs.first]
+		return rs.r.payload(rs.pos+uint64(i)*rs.stride, rs.first)
 	}
 	return rs.bytes(i)
 }
@@ -366,8 +367,7 @@ func (rs *Records) bytes(i int) []byte {
 		}
 		rs.i++
 	}
-	off := (rs.at & r.mask) + 8
-	return r.data[off : off+rs.n : off+rs.n]
+	return r.payload(rs.at, rs.n)
 }
 
 // Release gives the records' space back to producers, moving free and

@@ -769,6 +769,12 @@ func (r *Ring) alive(owner shm.Token) (bool, error) {
 	return ok, err
 }
 
+// payload is the payload of n bytes of the record at position p.
+func (r *Ring) payload(p, n uint64) []byte {
+	off := p&r.mask + 8
+	return r.data[off : off+n : off+n]
+}
+
 // hdr is the header word at position p, which must be 8-aligned.
 func (r *Ring) hdr(p uint64) *atomic.Uint64 { return &r.hdrs[(p&r.mask)>>3] }
 
@@ -796,8 +802,7 @@ func (c *Claim) Bytes() []byte {
 	if c.h == 0 {
 		return nil
 	}
-	off, n := c.pos&c.r.mask+8, hdrLen(c.h)
-	return c.r.data[off : off+n : off+n]
+	return c.r.payload(c.pos, hdrLen(c.h))
 }
 
 // Commit publishes the record to consumers and wakes one if any sleeps. A
@@ -1040,6 +1045,16 @@ func (r *Ring) countCommits(n uint64) {
 	}
 }
 
+// countTakes adds n to taken: with SingleConsumer, where only the
+// consumer holding the ring writes it, a load and a release store.
+func (r *Ring) countTakes(n uint64) {
+	if r.sc {
+		layout.StoreRelease(r.taken, r.taken.Load()+n)
+	} else {
+		r.taken.Add(n)
+	}
+}
+
 // hasSpace reports whether a claim of need bytes would fit now, or the
 // ring is shut (which the claim then reports).
 func (r *Ring) hasSpace(need uint64) bool {
@@ -1160,8 +1175,7 @@ func (rec *Record) Bytes() []byte {
 	if rec.h == 0 {
 		return nil
 	}
-	off, n := rec.pos&rec.r.mask+8, hdrLen(rec.h)
-	return rec.r.data[off : off+n : off+n]
+	return rec.r.payload(rec.pos, hdrLen(rec.h))
 }
 
 // Len is the length of the record's payload.
@@ -1373,7 +1387,7 @@ func (r *Ring) takeNow() (_ taking, ok bool) {
 		r.passDone()
 	}
 	r.race.Acquire()
-	layout.StoreRelease(r.taken, r.taken.Load()+1) // nobody else writes it now
+	r.countTakes(1)
 	return r.took(h, w), true
 }
 
@@ -1466,11 +1480,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (taking, error) {
 		}
 		if t.ok() {
 			r.race.Acquire()
-			if r.sc {
-				layout.StoreRelease(r.taken, r.taken.Load()+uint64(t.count())) // nobody else writes it now
-			} else {
-				r.taken.Add(uint64(t.count()))
-			}
+			r.countTakes(uint64(t.count()))
 			if !r.sc && r.dataSleepers.Load() != 0 && r.canTake() {
 				// Another record is ready and someone sleeps: the
 				// commit's wake-up may have come to us.
