@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shmkit/internal/shmtest"
 	"github.com/shmkit/shmkit/ringbuf"
 )
 
@@ -300,7 +301,7 @@ func TestSingleClaimClearsPastStaleFree(t *testing.T) {
 // went a lap before, so that its places hold that lap's headers, which
 // say nothing to a consumer of this lap, and payloads of 0xff.
 func TestBatchHeadersWhateverBytesOrder(t *testing.T) {
-	ctx := context.Background()
+	ctx := shmtest.Deadline(t, 30*time.Second)
 	sizes := []int{24, 24, 24, 24, 24} // 160 bytes
 	for _, o := range batchOpts {
 		for _, order := range [][]int{nil, {0, 1, 2, 3, 4}, {4, 0, 2}, {2}, {3, 3, 1, 0}} {
@@ -367,7 +368,7 @@ func TestBatchCommitAfterClose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := r.ClaimBatch(context.Background(), []int{8, 8, 8, 8})
+		c, err := r.ClaimBatch(shmtest.Deadline(t, 30*time.Second), []int{8, 8, 8, 8})
 		if err != nil {
 			t.Fatal(err)
 		}
