@@ -10,9 +10,9 @@ package ringbuf
 //     length. The headers of records 2..k inside the span are COMMITTED,
 //     written with plain stores before Commit: by ClaimBatch when the
 //     records' lengths differ; when they are all one length, by Bytes(i)
-//     as it hands out record i (and by Commit for any it did not hand
-//     out), so that each line of the span is written in one pass, header
-//     and payload together. (Headers first, in a pass of their own, made
+//     as it hands out record i in order (and by Commit for the rest), so
+//     that each line of the span is written in one pass, header and
+//     payload together. (Headers first, in a pass of their own, made
 //     a stream of 64-byte records half as fast between far cores: each
 //     line of a batch written twice, a pass apart; a raw ring written in
 //     the benchmark slowed the same way.) No consumer reads inside the
@@ -127,16 +127,6 @@ func (c *Claims) Bytes(i int) []byte {
 	return c.bytes(i)
 }
 
-// writeHeaders writes the headers of records written..to-1 of a batch of
-// one length.
-func (c *Claims) writeHeaders(to int) {
-	data := c.r.data
-	for ; c.written < to; c.written++ {
-		binary.NativeEndian.PutUint64(data[c.wat:], c.w)
-		c.wat += c.stride
-	}
-}
-
 func (c *Claims) bytes(i int) []byte {
 	if i < 0 || i >= c.count {
 		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, c.count))
@@ -146,12 +136,8 @@ func (c *Claims) bytes(i int) []byte {
 	}
 	r := c.r
 	if c.stride != 0 {
-		// Out of order (or record 0, whose header the claim wrote, or
-		// Close came): the headers up to i's, which the fast path
-		// would have written by now.
-		if i >= c.written && !r.closed.Load() {
-			c.writeHeaders(i + 1)
-		}
+		// Out of order, again, record 0 (whose header the claim wrote)
+		// or after Close: Commit writes the headers Bytes did not.
 		return r.payload(c.pos+uint64(i)*c.stride, c.first)
 	}
 	if i < c.i {
@@ -185,7 +171,12 @@ func (c *Claims) Commit() error {
 	r := c.r
 	closed := r.closed.Load() // and maybe unmapped
 	if c.stride != 0 && !closed {
-		c.writeHeaders(c.count) // of records Bytes did not hand out
+		// The headers Bytes did not write: of records it did not hand
+		// out in order.
+		for ; c.written < c.count; c.written++ {
+			binary.NativeEndian.PutUint64(r.data[c.wat:], c.w)
+			c.wat += c.stride
+		}
 	}
 	c.done, c.stride, c.written = true, 0, -1 // Bytes: nil from now on
 	if c.count == 0 {

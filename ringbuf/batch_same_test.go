@@ -295,9 +295,9 @@ func TestSingleClaimClearsPastStaleFree(t *testing.T) {
 }
 
 // Bytes writes the header of each record of a batch of one size as it
-// hands out the payload, and Commit the headers of the records it did not
-// hand out: a consumer takes every record of the batch whatever the order
-// of the calls to Bytes, or with none at all. The batch goes where one
+// hands out the payload in order, and Commit the headers Bytes did not
+// write: a consumer takes every record of the batch whatever the order of
+// the calls to Bytes, or with none at all. The batch goes where one
 // went a lap before, so that its places hold that lap's headers, which
 // say nothing to a consumer of this lap, and payloads of 0xff.
 func TestBatchHeadersWhateverBytesOrder(t *testing.T) {
