@@ -89,7 +89,8 @@ type Claims struct {
 	// 1..written-1 are written then, each the word w; record written's
 	// header is at wat in the data area (a batch lies in one lap). written
 	// is -1 when Bytes writes no header: records of different lengths, or
-	// once committed.
+	// once committed. (In the zero Claims it is 0, with count 0, which
+	// keeps Bytes off its fast path all the same.)
 	stride  uint64
 	written int
 	w       uint64
@@ -107,7 +108,8 @@ func (c *Claims) Len() int { return c.count }
 
 // Bytes is the payload of the batch's i-th record (0 ≤ i < Len), in the
 // ring: write it before Commit. It dies with Commit and with the Ring's
-// Close. Going through the records in order costs O(1) each.
+// Close (Bytes is nil from then on). Going through the records in order
+// costs O(1) each.
 func (c *Claims) Bytes(i int) []byte {
 	// The common case, records of one length handed out in order, with
 	// the fewest loads and tests: record i's header now, so that each line
@@ -131,13 +133,13 @@ func (c *Claims) bytes(i int) []byte {
 	if i < 0 || i >= c.count {
 		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, c.count))
 	}
-	if c.done {
-		return nil
+	if c.done || c.r.closed.Load() {
+		return nil // after Close, the ring may be unmapped
 	}
 	r := c.r
 	if c.stride != 0 {
-		// Out of order, again, record 0 (whose header the claim wrote)
-		// or after Close: Commit writes the headers Bytes did not.
+		// Out of order, again, or record 0 (whose header the claim
+		// wrote): Commit writes the headers Bytes did not.
 		return r.payload(c.pos+uint64(i)*c.stride, c.first)
 	}
 	if i < c.i {
@@ -324,10 +326,11 @@ func (rs *Records) Len() int { return rs.count }
 
 // Bytes is the payload of the i-th record taken (0 ≤ i < Len), in the
 // ring: read it before Release. It dies with Release and with the Ring's
-// Close. Going through the records in order costs O(1) each.
+// Close (Bytes is nil from then on). Going through the records in order
+// costs O(1) each.
 func (rs *Records) Bytes(i int) []byte {
 	// The common case first: see Claims.Bytes.
-	if rs.stride != 0 && uint(i) < uint(rs.count) {
+	if rs.stride != 0 && uint(i) < uint(rs.count) && !rs.r.closed.Load() {
 		return rs.r.payload(rs.pos+uint64(i)*rs.stride, rs.first)
 	}
 	return rs.bytes(i)
@@ -337,8 +340,8 @@ func (rs *Records) bytes(i int) []byte {
 	if i < 0 || i >= rs.count {
 		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, rs.count))
 	}
-	if rs.done {
-		return nil
+	if rs.done || rs.r.closed.Load() {
+		return nil // after Close, the ring may be unmapped
 	}
 	r := rs.r
 	if i < rs.i {

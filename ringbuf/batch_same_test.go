@@ -359,6 +359,76 @@ func TestBatchHeadersWhateverBytesOrder(t *testing.T) {
 	}
 }
 
+// After Close, whose ring had a segment of its own and unmapped it, every
+// Bytes is nil: claims and records of one and of several, batches of one
+// length and of mixed ones (whose Bytes would otherwise read headers in
+// the unmapped segment), in order or not.
+func TestBytesNilAfterClose(t *testing.T) {
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	for _, o := range batchOpts {
+		r, err := ringbuf.New(nil, "", 1024, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			c, err := r.Claim(ctx, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Commit()
+		}
+		for _, sizes := range [][]int{{8, 8, 8}, {8, 16, 8}} {
+			c, err := r.ClaimBatch(ctx, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Commit()
+		}
+		rec, err := r.Take(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := r.TakeBatch(ctx, 1) // the second single record
+		if err != nil {
+			t.Fatal(err)
+		}
+		same, err := r.TakeBatch(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mixed, err := r.TakeBatch(ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if same.Len() != 3 || mixed.Len() != 3 || mixed.Bytes(2) == nil {
+			t.Fatalf("%+v: took batches of %d and %d records", o, same.Len(), mixed.Len())
+		}
+		c, err := r.Claim(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := [2]ringbuf.Claims{}
+		for i, sizes := range [][]int{{8, 8, 8}, {8, 16, 8}} {
+			if cs[i], err = r.ClaimBatch(ctx, sizes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if c.Bytes() != nil || rec.Bytes() != nil || rs.Bytes(0) != nil {
+			t.Errorf("%+v: a single record's Bytes after Close is not nil", o)
+		}
+		for _, i := range []int{0, 2, 1, 2} {
+			for j, b := range [][]byte{cs[0].Bytes(i), cs[1].Bytes(i), same.Bytes(i), mixed.Bytes(i)} {
+				if b != nil {
+					t.Errorf("%+v: Bytes(%d) of batch %d after Close = %d bytes, want nil", o, i, j, len(b))
+				}
+			}
+		}
+	}
+}
+
 // A batch claimed from a ring closed since, whose segment was its own and
 // is unmapped now, commits with ErrClosed and no write: Bytes and Commit
 // write headers only while the ring is open.

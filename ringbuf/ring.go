@@ -797,9 +797,9 @@ type Claim struct {
 }
 
 // Bytes is the record's payload, in the ring: write it before Commit. It
-// dies with Commit (Bytes is nil from then on) and with the Ring's Close.
+// dies with Commit and with the Ring's Close (Bytes is nil from then on).
 func (c *Claim) Bytes() []byte {
-	if c.h == 0 {
+	if c.h == 0 || c.r.closed.Load() {
 		return nil
 	}
 	return c.r.payload(c.pos, hdrLen(c.h))
@@ -1170,9 +1170,9 @@ const takenOver = 1 << 63
 func (rec *Record) again() bool { return rec.h&takenOver != 0 }
 
 // Bytes is the record's payload, in the ring: read it before Release. It
-// dies with Release (Bytes is nil from then on) and with the Ring's Close.
+// dies with Release and with the Ring's Close (Bytes is nil from then on).
 func (rec *Record) Bytes() []byte {
-	if rec.h == 0 {
+	if rec.h == 0 || rec.r.closed.Load() {
 		return nil
 	}
 	return rec.r.payload(rec.pos, hdrLen(rec.h))
