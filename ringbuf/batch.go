@@ -134,7 +134,7 @@ func (c *Claims) bytes(i int) []byte {
 		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, c.count))
 	}
 	if c.done || c.r.closed.Load() {
-		return nil // after Close, the ring may be unmapped
+		return nil // after Close, not even the headers below are ours to read
 	}
 	r := c.r
 	if c.stride != 0 {
@@ -330,7 +330,7 @@ func (rs *Records) Len() int { return rs.count }
 // costs O(1) each.
 func (rs *Records) Bytes(i int) []byte {
 	// The common case first: see Claims.Bytes.
-	if rs.stride != 0 && uint(i) < uint(rs.count) && !rs.r.closed.Load() {
+	if rs.stride != 0 && uint(i) < uint(rs.count) {
 		return rs.r.payload(rs.pos+uint64(i)*rs.stride, rs.first)
 	}
 	return rs.bytes(i)
@@ -341,7 +341,7 @@ func (rs *Records) bytes(i int) []byte {
 		panic(fmt.Sprintf("ringbuf: record %d of a batch of %d", i, rs.count))
 	}
 	if rs.done || rs.r.closed.Load() {
-		return nil // after Close, the ring may be unmapped
+		return nil // after Close, not even the headers below are ours to read
 	}
 	r := rs.r
 	if i < rs.i {

@@ -769,8 +769,13 @@ func (r *Ring) alive(owner shm.Token) (bool, error) {
 	return ok, err
 }
 
-// payload is the payload of n bytes of the record at position p.
+// payload is the payload of n bytes of the record at position p: nil once
+// the ring is closed (and its segment maybe unmapped), which is how every
+// Bytes dies with Close.
 func (r *Ring) payload(p, n uint64) []byte {
+	if r.closed.Load() {
+		return nil
+	}
 	off := p&r.mask + 8
 	return r.data[off : off+n : off+n]
 }
@@ -799,7 +804,7 @@ type Claim struct {
 // Bytes is the record's payload, in the ring: write it before Commit. It
 // dies with Commit and with the Ring's Close (Bytes is nil from then on).
 func (c *Claim) Bytes() []byte {
-	if c.h == 0 || c.r.closed.Load() {
+	if c.h == 0 {
 		return nil
 	}
 	return c.r.payload(c.pos, hdrLen(c.h))
@@ -1172,7 +1177,7 @@ func (rec *Record) again() bool { return rec.h&takenOver != 0 }
 // Bytes is the record's payload, in the ring: read it before Release. It
 // dies with Release and with the Ring's Close (Bytes is nil from then on).
 func (rec *Record) Bytes() []byte {
-	if rec.h == 0 || rec.r.closed.Load() {
+	if rec.h == 0 {
 		return nil
 	}
 	return rec.r.payload(rec.pos, hdrLen(rec.h))
