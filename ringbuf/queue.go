@@ -545,9 +545,11 @@ func (q *Queue[T]) Put(ctx context.Context, v T) error {
 }
 
 // TryPut puts v if there is a place and room now, and fails with ErrFull
-// (Python's queue.Full) otherwise; also when another Put of a queue with a
-// MaxSize, or of a JoinableQueue, holds the queue's place lock for longer
-// than the ring's spin (it waits there for room in the ring). Other errors are those of Put. Unlike
+// (Python's queue.Full) otherwise. "Now" includes up to the ring's spin
+// for another Put to leave a lock it holds; so ErrFull also comes when
+// another Put of a queue with a MaxSize, or of a JoinableQueue, holds the
+// queue's place lock for longer (it waits there for room in the ring).
+// Other errors are those of Put (ErrShutdown, ErrCorrupt, ...). Unlike
 // shmkit's other Try methods it returns an error, not a bool, so that an
 // encoding error reaches the caller; ErrFull is a sentinel, so a full
 // queue costs no allocation.
@@ -592,15 +594,10 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 	if block {
 		c, err = q.ring.Claim(ctx, n)
 	} else {
-		var ok bool
-		if c, ok = q.ring.TryClaim(n); !ok {
-			switch {
-			case q.closed.Load():
+		if c, err = q.ring.tryClaim(n); err == errWouldBlock {
+			err = ErrFull
+			if q.closed.Load() {
 				err = ErrClosed
-			case q.ring.IsShutdown():
-				err = ErrShutdown
-			default:
-				err = ErrFull
 			}
 		}
 	}
@@ -784,15 +781,8 @@ func (q *Queue[T]) lockPlaces(ctx context.Context, self shm.Token, block bool) e
 		_, err := q.place.Lock(ctx, self)
 		return err
 	}
-	var err error
-	locked := func() bool {
-		var ok bool
-		ok, _, err = q.place.TryLock(self) // asks the kernel only about a holder
-		return ok || err != nil
-	}
-	// Between tries, only look at the word: a try at a held lock asks the
-	// kernel whether its holder lives.
-	if !locked() && !wait.Spin(q.ring.spin, func() bool { return q.place.Owner() == 0 && locked() }) {
+	ok, err := tryLock(&q.place, self, q.ring.spin)
+	if err == nil && !ok {
 		return ErrFull // another Put holds it for longer: waiting for ring space, or putting a large message
 	}
 	return err
@@ -833,8 +823,11 @@ func (q *Queue[T]) Get(ctx context.Context) (T, error) {
 }
 
 // TryGet removes and returns the value at the front of the queue if there
-// is one now, and fails with ErrEmpty (Python's queue.Empty) otherwise, or
-// ErrShutdown if the queue is shut down and empty.
+// is one now (waiting up to the ring's spin for another Get to leave the
+// consumer lock), and fails with ErrEmpty (Python's queue.Empty)
+// otherwise. It fails with ErrShutdown only once the queue is shut down
+// and empty, with no message claimed before Shutdown still to be
+// committed; other errors are those of Get.
 func (q *Queue[T]) TryGet() (T, error) {
 	return q.get(nil, false)
 }
@@ -905,17 +898,15 @@ func (q *Queue[T]) take(ctx context.Context, block bool) (rec Record, err error)
 	if block {
 		return q.ring.Take(ctx)
 	}
-	if rec, ok := q.ring.TryTake(); ok {
-		return rec, nil
+	// The ring says ErrShutdown only once no record is left to take,
+	// counting claims that are still to be committed (which Len does not).
+	if rec, err = q.ring.tryTake(); err == errWouldBlock {
+		err = ErrEmpty
+		if q.closed.Load() {
+			err = ErrClosed
+		}
 	}
-	switch {
-	case q.closed.Load():
-		return rec, ErrClosed
-	case q.ring.IsShutdown() && q.ring.Len() == 0:
-		return rec, ErrShutdown
-	default:
-		return rec, ErrEmpty
-	}
+	return rec, err
 }
 
 // decodeRaw is the value of a message of a pointer-free T.

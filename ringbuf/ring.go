@@ -373,8 +373,10 @@ const (
 // Poll are this process's own; SingleProducer and SingleConsumer are
 // recorded in shared memory by New and ignored by Open.
 type Options struct {
-	// Spin is how long a blocked call spins before it sleeps. Zero means
-	// DefaultSpin; negative means sleep at once.
+	// Spin is how long a blocked call spins before it sleeps, and how
+	// long TryClaim and TryTake wait for another claim or take to leave
+	// a claim lock. Zero means DefaultSpin; negative means sleep at once
+	// (and not wait for a claim lock).
 	Spin time.Duration
 	// Poll bounds each sleep, so that a sleeper notices a cancelled
 	// context or a dead peer within Poll. The waits of one process add up
@@ -855,18 +857,28 @@ func (r *Ring) Claim(ctx context.Context, n int) (Claim, error) {
 }
 
 // TryClaim claims space for a record of n bytes if there is room now.
+// With several producers, "now" includes waiting up to the spin for
+// another producer's claim to finish.
 func (r *Ring) TryClaim(n int) (Claim, bool) {
+	c, err := r.tryClaim(n)
+	return c, err == nil
+}
+
+// tryClaim is TryClaim with what stopped it: errWouldBlock when there is
+// no room now, else the error Claim would return (ErrTooLarge,
+// ErrShutdown, ErrClosed, ErrCorrupt, ...).
+func (r *Ring) tryClaim(n int) (Claim, error) {
 	if n < 0 || uint64(n) > r.maxRec {
-		return Claim{}, false
+		return Claim{}, r.tooLarge(n)
 	}
 	if pos, h, ok := r.claimNow(uint64(n), recordSize(uint64(n))); ok {
-		return r.claimAt(pos, h), true
+		return r.claimAt(pos, h), nil
 	}
 	pos, h, err := r.claim(nil, uint64(n), recordSize(uint64(n)), false)
 	if err != nil {
-		return Claim{}, false
+		return Claim{}, err
 	}
-	return r.claimAt(pos, h), true
+	return r.claimAt(pos, h), nil
 }
 
 // claimNow is the fast path of a claim with SingleProducer, which needs
@@ -909,7 +921,7 @@ func (r *Ring) claim(ctx context.Context, n, need uint64, block bool) (pos, h ui
 	slept := false
 	for {
 		if !r.sp {
-			if err := lockOrTry(ctx, &r.prod, self, block); err != nil {
+			if err := lockOrTry(ctx, &r.prod, self, block, r.spin); err != nil {
 				return 0, 0, err
 			}
 		}
@@ -1356,16 +1368,26 @@ func (r *Ring) Take(ctx context.Context) (Record, error) {
 	return r.record(t), nil
 }
 
-// TryTake takes the next record if one is ready now.
+// TryTake takes the next record if one is ready now. With several
+// consumers, "now" includes waiting up to the spin for another consumer's
+// take to finish.
 func (r *Ring) TryTake() (Record, bool) {
+	rec, err := r.tryTake()
+	return rec, err == nil
+}
+
+// tryTake is TryTake with what stopped it: errWouldBlock when no record
+// is ready now, ErrShutdown when the ring is shut down and empty, else
+// the error Take would return (ErrClosed, ErrCorrupt, ...).
+func (r *Ring) tryTake() (Record, error) {
 	if t, ok := r.takeNow(); ok {
-		return r.record(t), true
+		return r.record(t), nil
 	}
 	t, err := r.take(nil, false, 1)
 	if err != nil {
-		return Record{}, false
+		return Record{}, err
 	}
-	return r.record(t), true
+	return r.record(t), nil
 }
 
 // takeNow is the fast path of a take of one record with SingleConsumer:
@@ -1455,7 +1477,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (taking, error) {
 			}
 		}
 		if !r.sc {
-			if err := lockOrTry(ctx, &r.cons, self, block); err != nil {
+			if err := lockOrTry(ctx, &r.cons, self, block, r.spin); err != nil {
 				return taking{}, err
 			}
 		} else if !r.holding.Load() {
@@ -1640,7 +1662,8 @@ func (r *Ring) takeLocked(self shm.Token, check bool) (taking, int, error) {
 // counts them once. (Close does the same for its own records before it
 // unlocks.)
 func (r *Ring) hold(ctx context.Context, self shm.Token, block bool) error {
-	if err := lockOrTry(ctx, &r.cons, self, block); err != nil {
+	// No spin: a single consumer holds the hold for as long as it lives.
+	if err := lockOrTry(ctx, &r.cons, self, block, 0); err != nil {
 		return err
 	}
 	if err := r.rewind(); err != nil {
@@ -2033,18 +2056,35 @@ func (r *Ring) scanOrphans(self shm.Token) (taking, error) {
 // ----- waiting -----
 
 // lockOrTry takes a claim lock: waiting while ctx allows if block, else
-// only if it is free now (or its holder is dead), failing with
+// if it is free now or within spin (see tryLock), failing with
 // errWouldBlock otherwise.
-func lockOrTry(ctx context.Context, m *robust.Mutex, self shm.Token, block bool) error {
+func lockOrTry(ctx context.Context, m *robust.Mutex, self shm.Token, block bool, spin time.Duration) error {
 	if block {
 		_, err := m.Lock(ctx, self)
 		return err
 	}
-	ok, _, err := m.TryLock(self)
+	ok, err := tryLock(m, self, spin)
 	if err == nil && !ok {
 		err = errWouldBlock
 	}
 	return err
+}
+
+// tryLock takes m if it is free or its holder is dead, and otherwise
+// looks again for up to spin: a lock held for a claim or a take is held
+// for less than that, and a try that fails while one is inside would make
+// a Try call on a ring with room (or a record) report none. Between tries
+// it looks only at the word, since a try at a held lock asks the kernel
+// whether its holder lives. ok false and no error: still held.
+func tryLock(m *robust.Mutex, self shm.Token, spin time.Duration) (ok bool, err error) {
+	locked := func() bool {
+		ok, _, err = m.TryLock(self)
+		return ok || err != nil
+	}
+	if !locked() {
+		wait.Spin(spin, func() bool { return m.Owner() == 0 && locked() })
+	}
+	return ok, err
 }
 
 // sleep waits on w while it holds v, for at most the poll interval: see
