@@ -129,8 +129,8 @@ func finish(obj *shm.Object, own *shm.Segment, opts *Options) (base, error) {
 
 func (b *base) close() error {
 	err := b.obj.Close()
-	if b.own != nil && err == nil {
-		err = b.own.Close()
+	if b.own != nil {
+		err = errors.Join(err, b.own.Close()) // whatever obj said: nothing else unmaps it
 	}
 	return err
 }

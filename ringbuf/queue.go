@@ -385,6 +385,7 @@ func newQueue[T any](seg *shm.Segment, name string, kind shm.Kind, opts *QueueOp
 	}
 	q, err := wrapQueue(obj, r, opts)
 	if err != nil {
+		obj.Close()
 		return nil, err
 	}
 	q.own = own
@@ -974,8 +975,8 @@ func (q *Queue[T]) Close() error {
 		return ErrClosed
 	}
 	err := errors.Join(q.ring.Close(), q.obj.Close())
-	if q.own != nil && err == nil {
-		err = q.own.Close()
+	if q.own != nil {
+		err = errors.Join(err, q.own.Close()) // whatever the others said: nothing else unmaps it
 	}
 	return err
 }

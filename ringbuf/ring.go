@@ -706,8 +706,8 @@ func (r *Ring) Close() error {
 		r.cons.Unlock()
 	}
 	err := r.obj.Close()
-	if r.own != nil && err == nil {
-		err = r.own.Close()
+	if r.own != nil {
+		err = errors.Join(err, r.own.Close()) // whatever obj said: nothing else unmaps it
 	}
 	return err
 }
