@@ -260,7 +260,9 @@ type QueueOptions[T any] struct {
 // Puts fail with ErrShutdown; Gets drain what is left, then fail with
 // ErrShutdown. Close lets go of this process's handle (what Python's close
 // and join_thread do for a feeder thread has no counterpart: there is no
-// feeder); later calls fail with ErrClosed.
+// feeder); later calls fail with ErrClosed. Close while another goroutine
+// is inside a method is a misuse, as it is for a Ring: a queue made with a
+// nil segment unmaps its memory under that call.
 //
 // A goroutine blocked in a Queue sleeps in the kernel and holds an OS
 // thread while it does.
