@@ -1,7 +1,7 @@
 package ringbuf
 
 // Batches: several records claimed, committed, taken or released with one
-// round of the claim lock, one store of a cursor and at most one wake-up.
+// round of the claim lock and at most one wake-up.
 // The layout is the ring's (see the top of ring.go); only what a CLAIMED
 // header's length means is widened:
 //
@@ -34,17 +34,20 @@ package ringbuf
 // header's length only to skip a dead producer's claim.
 //
 // TakeBatch takes, under one round of the consumer claim lock, the record
-// at head as Take would and then the COMMITTED records right after it (and
-// SKIP padding between them), each with its own compare-and-swap COMMITTED →
-// READING(self), and stores head once, past the last. A consumer that dies:
+// at head as Take would (storing head past it), then the COMMITTED records
+// right after it (and SKIP padding between them), each with its own
+// compare-and-swap COMMITTED → READING(self), and stores head once more,
+// past the last. A consumer that dies:
 //
-//   - before the store of head: its records are READING(dead) at and after
-//     head; the next take finds the first at head, takes it over (as for a
-//     single record) and stores head past it, and then the next, one by one.
-//   - after it: its records are READING(dead) between free and head; after a
-//     poll, orphans is set and they are taken over one by one and delivered
-//     again, possibly out of order. Never twice to live consumers: every
-//     takeover is a compare-and-swap from READING(dead).
+//   - between the two stores of head: the first record is READING(dead)
+//     below head, and comes back as in the next case; the others are
+//     READING(dead) at and after head, where the next take finds them and
+//     takes them over (as for a single record) one by one. So the first
+//     may come again after the others.
+//   - after the last: its records are READING(dead) between free and head;
+//     after a poll, orphans is set and they are taken over one by one and
+//     delivered again, possibly out of order. Never twice to live
+//     consumers: every takeover is a compare-and-swap from READING(dead).
 //
 // Release compare-and-swaps each record READING(self) → DONE, the first
 // one last (until it is DONE free cannot pass the batch, so no header the
@@ -223,6 +226,9 @@ func (r *Ring) claimBatch(ctx context.Context, sizes []int, block bool) (Claims,
 	if len(sizes) == 0 {
 		if _, err := r.self(); err != nil {
 			return Claims{}, err
+		}
+		if r.shut.Load() != 0 {
+			return Claims{}, ErrShutdown
 		}
 		return Claims{r: r}, nil
 	}
@@ -434,8 +440,8 @@ func (rs *Records) Release() error {
 
 // TakeBatch takes up to max records (at least one), waiting for the first
 // while ctx allows: the next record, as Take would, and the committed
-// records right after it, with one round of the consumer claim lock and
-// one store of head. It fails with ErrShutdown once the ring is shut down
+// records right after it, with one round of the consumer claim lock. It
+// fails with ErrShutdown once the ring is shut down
 // and empty, ctx.Err() when ctx ends first. max below 1 means 1.
 func (r *Ring) TakeBatch(ctx context.Context, max int) (Records, error) {
 	t, err := r.take(ctx, true, max)

@@ -247,6 +247,12 @@ func TestBatchBadInput(t *testing.T) {
 	if _, err := r.ClaimBatch(t.Context(), []int{1}); !errors.Is(err, ringbuf.ErrShutdown) {
 		t.Errorf("ClaimBatch after Shutdown = %v", err)
 	}
+	if _, err := r.ClaimBatch(t.Context(), nil); !errors.Is(err, ringbuf.ErrShutdown) {
+		t.Errorf("ClaimBatch of no records after Shutdown = %v", err)
+	}
+	if _, ok := r.TryClaimBatch(nil); ok {
+		t.Errorf("TryClaimBatch of no records after Shutdown succeeded")
+	}
 	if _, err := r.TakeBatch(t.Context(), 1); !errors.Is(err, ringbuf.ErrShutdown) {
 		t.Errorf("TakeBatch after Shutdown = %v", err)
 	}

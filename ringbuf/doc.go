@@ -26,9 +26,9 @@
 // 292 ns instead of 323 (medians of more than 20 runs each).
 //
 // The batch forms, ClaimBatch and TakeBatch, do the same for several
-// records with one round of a claim lock, one store of a cursor and at
-// most one wake-up: a batch is committed all at once (a producer that dies
-// before Commit delivers none of it) and released all at once.
+// records with one round of a claim lock and at most one wake-up: a batch
+// is committed all at once (a producer that dies before Commit delivers
+// none of it) and released all at once.
 //
 // A process that dies at any point of either leaves the ring working for
 // the others: a claim it never committed is skipped, a record it took and
