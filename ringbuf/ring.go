@@ -694,6 +694,11 @@ func (r *Ring) GobDecode(data []byte) error {
 
 // Close lets go of this process's handle to the ring. It does not shut the
 // ring down for others; see Shutdown. Slices returned by Bytes die with it.
+// Commit or release first: a claim or a batch this Ring did not commit,
+// and records it took from a ring of several consumers and did not
+// release, stay this process's for as long as it lives (no one skips or
+// takes over a live owner's), so the ring waits at them. A SingleConsumer
+// ring's records go back at once.
 func (r *Ring) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return ErrClosed
@@ -1544,7 +1549,7 @@ func (r *Ring) take(ctx context.Context, block bool, max int) (taking, error) {
 		}
 		ready, err := r.waitData(ctx, &slept)
 		if err != nil {
-			if !check && ctx.Err() != nil && r.headStall.due(r.head.Load(), r.poll) {
+			if !check && wait.CtxErr(ctx) != nil && r.headStall.due(r.head.Load(), r.poll) {
 				// The context ended, but this process has waited for
 				// head a poll interval: look once more, checking.
 				check = true
