@@ -571,6 +571,11 @@ func (e *End) SendBytes(ctx context.Context, b []byte) error {
 	}
 	e.use.RLock()
 	defer e.use.RUnlock()
+	if e.closed.Load() {
+		// Close ran between canSend and RLock: it may have unmapped
+		// what claim reads.
+		return ErrClosed
+	}
 	c, err := e.claim(ctx, len(b))
 	if err != nil {
 		return err
