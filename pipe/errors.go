@@ -36,8 +36,9 @@ var (
 	ErrAuthentication = errors.New("pipe: authentication failed")
 	// ErrBroken: a socket connection whose byte stream can no longer be
 	// cut into messages (a length prefix above the limit or malformed,
-	// or a receive cut short inside a message by its context). Every later
-	// receive fails with it.
+	// or a receive cut short inside a message by its context), or whose
+	// sends can no longer be (a send cut short inside a message by its
+	// context). Every later receive, or send, fails with it.
 	ErrBroken = errors.New("pipe: connection broken")
 )
 

@@ -82,7 +82,8 @@ type NetConn struct {
 	c   net.Conn
 	max int
 
-	smu sync.Mutex
+	smu        sync.Mutex
+	sendBroken error // with smu: a send cut short inside a message
 
 	rmu        sync.Mutex // receives, and the fields below
 	br         *bufio.Reader
@@ -152,7 +153,8 @@ func ctxErr(ctx context.Context, err error) error {
 // SendBytes sends b as one message. It fails with ErrTooLarge if b is
 // longer than MaxMessage, ErrPeerClosed (wrapping the socket's error) if
 // the peer has gone, and ctx.Err() if ctx ends first, in which case part of
-// the message may have been sent and the connection is unusable.
+// the message may have been sent: then every later send fails with
+// ErrBroken, since the peer cannot tell the rest of the stream from it.
 func (n *NetConn) SendBytes(ctx context.Context, b []byte) error {
 	if n.closed.Load() {
 		return ErrClosed
@@ -165,11 +167,18 @@ func (n *NetConn) SendBytes(ctx context.Context, b []byte) error {
 	}
 	var hdr [longHeader]byte
 	bufs := net.Buffers{appendHeader(hdr[:0], len(b)), b}
+	total := int64(len(bufs[0]) + len(b))
 	n.smu.Lock()
 	defer n.smu.Unlock()
+	if n.sendBroken != nil {
+		return n.sendBroken
+	}
 	undo := deadline(ctx, n.c.SetWriteDeadline)
-	_, err := bufs.WriteTo(n.c)
+	sent, err := bufs.WriteTo(n.c)
 	undo()
+	if err != nil && sent > 0 && sent < total {
+		n.sendBroken = fmt.Errorf("%w: a send was cut short after %d of %d bytes: %w", ErrBroken, sent, total, err)
+	}
 	if err != nil {
 		if n.closed.Load() {
 			return ErrClosed

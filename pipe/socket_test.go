@@ -430,3 +430,30 @@ func (f *fakeConn) RecvBytesInto(ctx context.Context, buf []byte) (int, error) {
 	}
 	return copy(buf, r), nil
 }
+
+// TestNetConnSendCutShort: a send cut short by its context inside a
+// message leaves the stream out of step, so every later send fails with
+// ErrBroken rather than write a header into the middle of that message.
+func TestNetConnSendCutShort(t *testing.T) {
+	ctx := shmtest.Deadline(t, 20*time.Second)
+	for _, network := range networks {
+		t.Run(network, func(t *testing.T) {
+			l := listen(t, network, nil)
+			c, _, cerr, serr := connect(t, l, nil)
+			if cerr != nil || serr != nil {
+				t.Fatal(cerr, serr)
+			}
+			// The peer reads nothing: the socket's buffers take a part of
+			// the message, and the rest waits until the context ends.
+			big := make([]byte, pipe.DefaultMaxMessage)
+			short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			if err := c.SendBytes(short, big); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("SendBytes of %d bytes to a peer that does not read = %v, want DeadlineExceeded", len(big), err)
+			}
+			if err := c.SendBytes(ctx, []byte("next")); !errors.Is(err, pipe.ErrBroken) {
+				t.Fatalf("SendBytes after a send cut short = %v, want ErrBroken", err)
+			}
+		})
+	}
+}
