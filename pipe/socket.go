@@ -254,6 +254,8 @@ func (n *NetConn) next(ctx context.Context, wantBuffered bool) (size, hdr int, b
 	if wantBuffered && hdr+size <= n.br.Size() {
 		if _, perr := n.br.Peek(hdr + size); perr == nil {
 			return size, hdr, true, nil
+		} else if n.closed.Load() {
+			return 0, 0, false, ErrClosed
 		} else if !errors.Is(perr, os.ErrDeadlineExceeded) || wait.CtxErr(ctx) == nil {
 			n.broken = fmt.Errorf("%w: %w", ErrBroken, perr)
 			return 0, 0, false, n.broken
