@@ -54,8 +54,10 @@
 //   - A goroutine waiting on a pipe end sleeps in the kernel (futex) and
 //     holds an OS thread; Wait uses one goroutine per connection.
 //   - An end handed to a child that dies before it opened it stays held by
-//     the parent: the other end sees it alive until the parent closes or
-//     dies.
+//     the parent: the other end sees it alive until the parent dies. The
+//     parent's Close of an end it handed on cannot end it (the child may
+//     still be about to open it, as after the usual Start and Close); it
+//     only lets go of the mapping.
 //   - A message a Poll found is kept by this process for its next receive;
 //     Close consumes it.
 //   - Without an AuthKey, a Listener serves whoever connects, as Python's
