@@ -597,12 +597,8 @@ func (q *Queue[T]) put(ctx context.Context, v T, block bool) (err error) {
 	if block {
 		c, err = q.ring.Claim(ctx, n)
 	} else {
-		if c, err = q.ring.tryClaim(n); err == errWouldBlock {
-			err = ErrFull
-			if q.closed.Load() {
-				err = ErrClosed
-			}
-		}
+		c, err = q.ring.tryClaim(n)
+		err = q.tryErr(err, ErrFull)
 	}
 	if err != nil {
 		if q.maxSize != 0 {
@@ -903,13 +899,21 @@ func (q *Queue[T]) take(ctx context.Context, block bool) (rec Record, err error)
 	}
 	// The ring says ErrShutdown only once no record is left to take,
 	// counting claims that are still to be committed (which Len does not).
-	if rec, err = q.ring.tryTake(); err == errWouldBlock {
-		err = ErrEmpty
-		if q.closed.Load() {
-			err = ErrClosed
-		}
+	rec, err = q.ring.tryTake()
+	return rec, q.tryErr(err, ErrEmpty)
+}
+
+// tryErr is the error of a ring's try as TryPut and TryGet report it:
+// errWouldBlock becomes none (ErrFull, ErrEmpty), or ErrClosed if this
+// Queue was closed meanwhile; any other error stays as it is.
+func (q *Queue[T]) tryErr(err, none error) error {
+	switch {
+	case err != errWouldBlock:
+		return err
+	case q.closed.Load():
+		return ErrClosed
 	}
-	return rec, err
+	return none
 }
 
 // decodeRaw is the value of a message of a pointer-free T.
