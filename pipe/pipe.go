@@ -566,15 +566,12 @@ func (e *End) claim(ctx context.Context, n int) (ringbuf.Claim, error) {
 // ErrPeerClosed once the other end is closed or its process gone, and
 // ctx.Err() if ctx ends first; in every such case nothing was sent.
 func (e *End) SendBytes(ctx context.Context, b []byte) error {
-	if err := e.canSend(); err != nil {
-		return err
-	}
+	// canSend under use: a Close that ran before RLock may have unmapped
+	// what claim reads.
 	e.use.RLock()
 	defer e.use.RUnlock()
-	if e.closed.Load() {
-		// Close ran between canSend and RLock: it may have unmapped
-		// what claim reads.
-		return ErrClosed
+	if err := e.canSend(); err != nil {
+		return err
 	}
 	c, err := e.claim(ctx, len(b))
 	if err != nil {
