@@ -67,6 +67,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"iter"
 
 	"github.com/shmkit/shmkit/internal/wait"
 	"github.com/shmkit/shmkit/shm"
@@ -159,6 +160,54 @@ func (c *Claims) bytes(i int) []byte {
 		return nil
 	}
 	return r.payload(c.at, n)
+}
+
+// All ranges over the batch's records in order: each index i with
+// Bytes(i). A range loop over All costs less per record than calls of
+// Bytes: the compiler builds it in place, with no call per record when the
+// records have one length (otherwise it calls Bytes). The loop ends early
+// if its body commits the batch, closes the Ring or puts another batch in
+// the variable. Like Bytes, All belongs to the goroutine that claimed the
+// batch.
+func (c *Claims) All() iter.Seq2[int, []byte] {
+	// Kept small enough for the compiler to inline (the function literal
+	// and the loop body with it): no call on the fast path.
+	return func(yield func(int, []byte) bool) {
+		// The loop ends, too, if its body puts another batch (or the
+		// zero Claims) in *c: its ring or its place differs.
+		r, pos := c.r, c.pos
+		if c.stride == 0 {
+			// Records of different lengths (or none, or committed).
+			for i := 0; i < c.count && !c.done && c.pos == pos && c.r == r && !r.closed.Load(); i++ {
+				if !yield(i, c.Bytes(i)) {
+					return
+				}
+			}
+			return
+		}
+		// As Bytes does, each record's header right before its payload
+		// (record 0's is the claim's), but the cursor of Bytes moved
+		// once, when the loop ends. A header Bytes wrote already is
+		// written again with the same word.
+		data, stride, n, w, count := r.data, c.stride, c.first, c.w, c.count
+		base := c.wat - uint64(c.written)*stride
+		at := base
+		i := 0
+		for ; i < count && !c.done && c.pos == pos && c.r == r && !r.closed.Load(); i++ {
+			if i > 0 {
+				binary.NativeEndian.PutUint64(data[at:], w)
+			}
+			p := data[at+8 : at+8+n : at+8+n]
+			at += stride
+			if !yield(i, p) {
+				i++
+				break
+			}
+		}
+		if !c.done && c.pos == pos && c.r == r && i > c.written {
+			c.written, c.wat = i, base+uint64(i)*stride
+		}
+	}
 }
 
 // Commit publishes every record of the batch to consumers with one
@@ -379,6 +428,38 @@ func (rs *Records) bytes(i int) []byte {
 		rs.i++
 	}
 	return r.payload(rs.at, rs.n)
+}
+
+// All ranges over the records taken, in order: each index i with
+// Bytes(i). A range loop over All costs less per record than calls of
+// Bytes: the compiler builds it in place, with no call per record when the
+// records have one length and follow one another (otherwise it calls
+// Bytes). The loop ends early if its body releases the records, closes the
+// Ring or puts other records in the variable. Like Bytes, All belongs to
+// the goroutine that took the records.
+func (rs *Records) All() iter.Seq2[int, []byte] {
+	// Kept small enough to inline: see Claims.All.
+	return func(yield func(int, []byte) bool) {
+		r, pos := rs.r, rs.pos
+		if rs.stride == 0 {
+			// Records of different lengths, or apart (or none, or
+			// released).
+			for i := 0; i < rs.count && !rs.done && rs.pos == pos && rs.r == r && !r.closed.Load(); i++ {
+				if !yield(i, rs.Bytes(i)) {
+					return
+				}
+			}
+			return
+		}
+		data, stride, n, at := r.data, rs.stride, rs.first, pos
+		for i := 0; i < rs.count && !rs.done && rs.pos == pos && rs.r == r && !r.closed.Load(); i++ {
+			off := at&r.mask + 8
+			at += stride
+			if !yield(i, data[off:off+n:off+n]) {
+				return
+			}
+		}
+	}
 }
 
 // Release gives the records' space back to producers, moving free and

@@ -8,8 +8,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,11 +34,47 @@ func putSeq(t *testing.T, r *ringbuf.Ring, seq *uint32, sizes ...int) {
 	}
 }
 
+// batch is what Claims and Records have in common.
+type batch interface {
+	Len() int
+	Bytes(i int) []byte
+	All() iter.Seq2[int, []byte]
+}
+
+// records goes through the records of b by the next of three ways, in
+// turn: All, Bytes, and All up to the middle record then Bytes.
+func records(b batch) iter.Seq2[int, []byte] {
+	way := recordsWay.Add(1) % 3
+	return func(yield func(int, []byte) bool) {
+		i := 0
+		if way != 1 {
+			for j, p := range b.All() {
+				if j != i {
+					panic(fmt.Sprintf("All gave record %d after %d others", j, i))
+				}
+				if way == 2 && i == b.Len()/2 {
+					break
+				}
+				if !yield(i, p) {
+					return
+				}
+				i++
+			}
+		}
+		for ; i < b.Len(); i++ {
+			if !yield(i, b.Bytes(i)) {
+				return
+			}
+		}
+	}
+}
+
+var recordsWay atomic.Uint32
+
 // fillBatch numbers the records of c from *seq: the number in the first
 // four bytes, its low byte in the rest (takeSeq checks both).
 func fillBatch(c *ringbuf.Claims, seq *uint32) {
-	for i := range c.Len() {
-		b := c.Bytes(i)
+	for _, b := range records(c) {
 		binary.LittleEndian.PutUint32(b, *seq)
 		for j := 4; j < len(b); j++ {
 			b[j] = byte(*seq)
@@ -53,8 +91,7 @@ func takeSeq(t *testing.T, r *ringbuf.Ring, most int) ([]uint32, ringbuf.Records
 		return nil, rs
 	}
 	var ids []uint32
-	for i := range rs.Len() {
-		b := rs.Bytes(i)
+	for i, b := range records(&rs) {
 		id := binary.LittleEndian.Uint32(b)
 		for _, x := range b[4:] {
 			if x != byte(id) {
@@ -449,6 +486,124 @@ func TestBatchCommitAfterClose(t *testing.T) {
 		c.Bytes(2) // the header of records 1 and 2 would go into unmapped memory
 		if err := c.Commit(); !errors.Is(err, ringbuf.ErrClosed) {
 			t.Errorf("%+v: Commit after Close = %v, want ErrClosed", o, err)
+		}
+	}
+}
+
+// All goes through a batch's records as Bytes does, whatever Bytes did
+// before it and whether a loop over it broke off, and a loop over All ends
+// when its body commits, releases or closes.
+func TestBatchAll(t *testing.T) {
+	ctx := shmtest.Deadline(t, 30*time.Second)
+	var zc ringbuf.Claims
+	var zr ringbuf.Records
+	for range zc.All() {
+		t.Error("the zero Claims has a record")
+	}
+	for range zr.All() {
+		t.Error("the zero Records has a record")
+	}
+	// count ranges over b.All(), calling f (if not nil) in the body at
+	// record at, and returns how many records the loop went through.
+	count := func(b batch, at int, f func()) int {
+		n := 0
+		for i, p := range b.All() {
+			if i != n || len(p) != len(b.Bytes(i)) || len(p) > 0 && &p[0] != &b.Bytes(i)[0] {
+				t.Fatalf("All gave record %d (%d bytes) as the %dth", i, len(p), n)
+			}
+			n++
+			if i == at && f != nil {
+				f()
+			}
+		}
+		return n
+	}
+	for _, o := range batchOpts {
+		for _, sizes := range [][]int{{24, 24, 24, 24}, {8, 24, 16, 24}} {
+			name := fmt.Sprintf("%+v %v", o, sizes)
+			r := must(ringbuf.New(nil, "", 1024, o))
+			// Bytes out of order first, a loop broken off, then All
+			// again: the ring holds four records of the right sizes.
+			c := must(r.ClaimBatch(ctx, sizes))
+			c.Bytes(2)[0] = 3
+			for i, p := range c.All() {
+				p[0] = byte(i + 1)
+				if i == 1 {
+					break
+				}
+			}
+			if n := count(&c, -1, nil); n != 4 {
+				t.Fatalf("%s: All of Claims went through %d records, want 4", name, n)
+			}
+			// A commit in the loop ends it: headers not yet written by
+			// then are Commit's to write.
+			if n := count(&c, 0, func() { c.Commit() }); n != 1 {
+				t.Errorf("%s: a loop over All went on %d records past Commit", name, n-1)
+			}
+			for i := range c.Len() {
+				if c.Bytes(i) != nil {
+					t.Errorf("%s: Bytes(%d) after a Commit in a loop over All is not nil", name, i)
+				}
+			}
+			rs, ok := r.TryTakeBatch(10)
+			if !ok || rs.Len() != 4 {
+				t.Fatalf("%s: took %d records, want 4", name, rs.Len())
+			}
+			for i, p := range rs.All() {
+				if len(p) != sizes[i] || p[0] != byte(i+1) && i < 3 {
+					t.Errorf("%s: record %d: %d bytes, first %d", name, i, len(p), p[0])
+				}
+			}
+			if n := count(&rs, 1, func() { rs.Release() }); n != 2 {
+				t.Errorf("%s: a loop over All went on %d records past Release", name, n-2)
+			}
+			// So does another batch put in the variable in the loop (after
+			// a Commit or Release of the one before), or the zero one,
+			// whose place, 0, is the first batch's of a new ring.
+			for _, next := range []bool{true, false} {
+				r2 := must(ringbuf.New(nil, "", 1024, o))
+				c = must(r2.ClaimBatch(ctx, sizes))
+				n := count(&c, 1, func() {
+					c.Commit()
+					c = ringbuf.Claims{}
+					if next {
+						c = must(r2.ClaimBatch(ctx, sizes))
+					}
+				})
+				if n != 2 {
+					t.Errorf("%s: a loop over All went on %d records into another batch", name, n-2)
+				}
+				for i := range c.Len() {
+					c.Bytes(i)[0] = byte(10 + i)
+				}
+				c.Commit()
+				rs = must(r2.TakeBatch(ctx, 4))
+				if n := count(&rs, 0, func() { rs.Release(); rs, _ = r2.TryTakeBatch(4) }); n != 1 {
+					t.Errorf("%s: a loop over All went on %d records into other records", name, n-1)
+				}
+				if next != (rs.Len() == 4) {
+					t.Fatalf("%s: took %d records of the batch claimed in a loop", name, rs.Len())
+				}
+				for i, p := range rs.All() {
+					if len(p) != sizes[i] || p[0] != byte(10+i) {
+						t.Errorf("%s: record %d of the batch claimed in a loop over All: %d bytes, first %d", name, i, len(p), p[0])
+					}
+				}
+				rs.Release()
+				r2.Close()
+			}
+			// A Close in the loop ends it (and the ring's own segment is
+			// unmapped: one more record would fault).
+			c = must(r.ClaimBatch(ctx, sizes))
+			c.Commit()
+			rs, _ = r.TryTakeBatch(10)
+			c = must(r.ClaimBatch(ctx, sizes))
+			if n := count(&c, 1, func() { r.Close() }); n != 2 {
+				t.Errorf("%s: a loop over All went on %d records past Close", name, n-2)
+			}
+			if n := count(&rs, -1, nil); n != 0 {
+				t.Errorf("%s: All of Records after Close went through %d records", name, n)
+			}
 		}
 	}
 }

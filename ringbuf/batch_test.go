@@ -367,15 +367,20 @@ var batchProducer = process.MustRegister("ring-batch-producer", func(ctx context
 	sizes := make([]int, 0, 16)
 	for s := a.From; s < a.PerProducer; {
 		sizes = sizes[:0]
+		same := rng.IntN(3) == 0 // records of one length: Claims and Records with a stride
+		n := 16 + rng.IntN(a.MaxPayload+1)
 		for range min(1+rng.IntN(16), a.PerProducer-s) {
-			sizes = append(sizes, 16+rng.IntN(a.MaxPayload+1))
+			if !same {
+				n = 16 + rng.IntN(a.MaxPayload+1)
+			}
+			sizes = append(sizes, n)
 		}
 		c, err := r.ClaimBatch(ctx, sizes)
 		if err != nil {
 			return fmt.Errorf("producer %d seq %d: %w", a.ID, s, err)
 		}
-		for i := range c.Len() {
-			fillMessage(c.Bytes(i), a.ID, s+i, rng)
+		for i, p := range records(&c) {
+			fillMessage(p, a.ID, s+i, rng)
 		}
 		if err := c.Commit(); err != nil {
 			return err
@@ -408,8 +413,8 @@ var batchConsumer = process.MustRegister("ring-batch-consumer", func(ctx context
 		if err != nil {
 			return err
 		}
-		for i := range rs.Len() {
-			idx, err := a.check(rs.Bytes(i), last)
+		for _, p := range records(&rs) {
+			idx, err := a.check(p, last)
 			if err != nil {
 				return err
 			}

@@ -28,7 +28,15 @@
 // The batch forms, ClaimBatch and TakeBatch, do the same for several
 // records with one round of a claim lock and at most one wake-up: a batch
 // is committed all at once (a producer that dies before Commit delivers
-// none of it) and released all at once.
+// none of it) and released all at once. A range loop over a batch's All
+// goes through its records without a call per record:
+//
+//	c, err := r.ClaimBatch(ctx, sizes)
+//	...
+//	for i, b := range c.All() {
+//		fill(b, i)
+//	}
+//	c.Commit()
 //
 // A process that dies at any point of either leaves the ring working for
 // the others: a claim it never committed is skipped, a record it took and

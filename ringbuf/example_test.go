@@ -43,3 +43,43 @@ func Example() {
 	// world
 	// ringbuf: ring shut down
 }
+
+// A batch of records claimed, filled and committed at once, then taken and
+// read at once, with range loops over All.
+func ExampleClaims_All() {
+	ctx := context.Background()
+	r, err := ringbuf.New(nil, "", 4096, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+
+	msgs := []string{"one", "two", "three"}
+	sizes := make([]int, len(msgs))
+	for i, m := range msgs {
+		sizes[i] = len(m)
+	}
+	c, err := r.ClaimBatch(ctx, sizes)
+	if err != nil {
+		panic(err)
+	}
+	for i, b := range c.All() {
+		copy(b, msgs[i])
+	}
+	if err := c.Commit(); err != nil {
+		panic(err)
+	}
+
+	rs, err := r.TakeBatch(ctx, 10)
+	if err != nil {
+		panic(err)
+	}
+	for i, b := range rs.All() {
+		fmt.Printf("%d: %s\n", i, b)
+	}
+	rs.Release()
+	// Output:
+	// 0: one
+	// 1: two
+	// 2: three
+}
