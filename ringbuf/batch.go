@@ -565,8 +565,9 @@ func (r *Ring) takeMoreLocked(self shm.Token, h uint64, more int, n0 uint64) (ui
 		// h's lap has the very header like (and one in the next lap, a
 		// different one: like there is a stale header).
 		like, size0, lapEnd := r.headerAt(h, n0, stCommitted), recordSize(n0), h|r.mask+1
+		hdrs, mask := r.hdrs, r.mask // r.hdr, with what it loads loaded once
 		for took < more {
-			w := r.hdr(h).Load()
+			w := hdrs[(h&mask)>>3].Load()
 			if w == like && h+size0 <= lapEnd {
 				took++
 				h += size0
