@@ -178,7 +178,7 @@ func (c *Claims) All() iter.Seq2[int, []byte] {
 		r, pos := c.r, c.pos
 		if c.stride == 0 {
 			// Records of different lengths (or none, or committed).
-			for i := 0; i < c.count && !c.done && c.pos == pos && c.r == r && !r.closed.Load(); i++ {
+			for i := 0; i < c.count && c.holds(r, pos); i++ {
 				if !yield(i, c.Bytes(i)) {
 					return
 				}
@@ -193,7 +193,7 @@ func (c *Claims) All() iter.Seq2[int, []byte] {
 		base := c.wat - uint64(c.written)*stride
 		at := base
 		i := 0
-		for ; i < count && !c.done && c.pos == pos && c.r == r && !r.closed.Load(); i++ {
+		for ; i < count && c.holds(r, pos); i++ {
 			if i > 0 {
 				binary.NativeEndian.PutUint64(data[at:], w)
 			}
@@ -204,10 +204,16 @@ func (c *Claims) All() iter.Seq2[int, []byte] {
 				break
 			}
 		}
-		if !c.done && c.pos == pos && c.r == r && i > c.written {
+		if i > c.written && c.holds(r, pos) {
 			c.written, c.wat = i, base+uint64(i)*stride
 		}
 	}
+}
+
+// holds reports whether c is still the batch of ring r at pos that a loop
+// over All started with, uncommitted, and r still open.
+func (c *Claims) holds(r *Ring, pos uint64) bool {
+	return !c.done && c.pos == pos && c.r == r && !r.closed.Load()
 }
 
 // Commit publishes every record of the batch to consumers with one
@@ -444,7 +450,7 @@ func (rs *Records) All() iter.Seq2[int, []byte] {
 		if rs.stride == 0 {
 			// Records of different lengths, or apart (or none, or
 			// released).
-			for i := 0; i < rs.count && !rs.done && rs.pos == pos && rs.r == r && !r.closed.Load(); i++ {
+			for i := 0; i < rs.count && rs.holds(r, pos); i++ {
 				if !yield(i, rs.Bytes(i)) {
 					return
 				}
@@ -452,7 +458,7 @@ func (rs *Records) All() iter.Seq2[int, []byte] {
 			return
 		}
 		data, stride, n, at := r.data, rs.stride, rs.first, pos
-		for i := 0; i < rs.count && !rs.done && rs.pos == pos && rs.r == r && !r.closed.Load(); i++ {
+		for i := 0; i < rs.count && rs.holds(r, pos); i++ {
 			off := at&r.mask + 8
 			at += stride
 			if !yield(i, data[off:off+n:off+n]) {
@@ -460,6 +466,12 @@ func (rs *Records) All() iter.Seq2[int, []byte] {
 			}
 		}
 	}
+}
+
+// holds reports whether rs are still the records of ring r at pos that a
+// loop over All started with, unreleased, and r still open.
+func (rs *Records) holds(r *Ring, pos uint64) bool {
+	return !rs.done && rs.pos == pos && rs.r == r && !r.closed.Load()
 }
 
 // Release gives the records' space back to producers, moving free and
