@@ -592,6 +592,19 @@ func TestBatchAll(t *testing.T) {
 				rs.Release()
 				r2.Close()
 			}
+			// A Commit or Release of another batch through the Ring
+			// does not end the loop (a loop looks at its batch only
+			// when one of them has run).
+			c = must(r.ClaimBatch(ctx, sizes))
+			if n := count(&c, 1, func() { other := must(r.ClaimBatch(ctx, sizes[:1])); other.Commit() }); n != 4 {
+				t.Errorf("%s: a Commit of another batch ended a loop over All after %d records", name, n)
+			}
+			c.Commit()
+			rs = must(r.TakeBatch(ctx, 4))
+			if n := count(&rs, 1, func() { other := must(r.TakeBatch(ctx, 1)); other.Release() }); n != 4 {
+				t.Errorf("%s: a Release of other records ended a loop over All after %d records", name, n)
+			}
+			rs.Release()
 			// A Close in the loop ends it (and the ring's own segment is
 			// unmapped: one more record would fault).
 			c = must(r.ClaimBatch(ctx, sizes))

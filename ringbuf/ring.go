@@ -500,6 +500,15 @@ type Ring struct {
 	holding atomic.Bool
 
 	closed atomic.Bool
+	// gen changes at Close and at every Commit and Release of a batch
+	// through this Ring. A range loop over a batch's All loads it after
+	// each record and looks at the batch itself only when it has changed
+	// (see Claims.All). On a line of its own: goroutines that commit
+	// batches through one Ring write it, and every method reads the
+	// fields above.
+	_   [64]byte
+	gen atomic.Uint32
+	_   [60]byte
 }
 
 // New places a new empty ring with a data area of capacity bytes (a power
@@ -703,6 +712,7 @@ func (r *Ring) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	r.gen.Add(1) // ends loops over All (see gen)
 	if r.holding.Load() && r.cons.Owner() == r.obj.Self() {
 		// What this consumer took and did not release goes back to
 		// the ring at once (see hold). A corrupt ring is for the next
