@@ -558,20 +558,26 @@ func TestBatchAll(t *testing.T) {
 				t.Errorf("%s: a loop over All went on %d records past Release", name, n-2)
 			}
 			// So does another batch put in the variable in the loop (after
-			// a Commit or Release of the one before), or the zero one,
-			// whose place, 0, is the first batch's of a new ring.
-			for _, next := range []bool{true, false} {
+			// a Commit or Release of the one before), the zero one, or an
+			// empty one: the last two are at place 0, the first batch's
+			// of a new ring.
+			for _, next := range []string{"zero", "batch", "empty"} {
 				r2 := must(ringbuf.New(nil, "", 1024, o))
 				c = must(r2.ClaimBatch(ctx, sizes))
 				n := count(&c, 1, func() {
-					c.Commit()
+					if err := c.Commit(); err != nil {
+						t.Fatal(err)
+					}
 					c = ringbuf.Claims{}
-					if next {
+					switch next {
+					case "batch":
 						c = must(r2.ClaimBatch(ctx, sizes))
+					case "empty":
+						c = must(r2.ClaimBatch(ctx, nil))
 					}
 				})
 				if n != 2 {
-					t.Errorf("%s: a loop over All went on %d records into another batch", name, n-2)
+					t.Errorf("%s: a loop over All went on %d records into the %s batch put in its variable", name, n-2, next)
 				}
 				for i := range c.Len() {
 					c.Bytes(i)[0] = byte(10 + i)
@@ -581,8 +587,8 @@ func TestBatchAll(t *testing.T) {
 				if n := count(&rs, 0, func() { rs.Release(); rs, _ = r2.TryTakeBatch(4) }); n != 1 {
 					t.Errorf("%s: a loop over All went on %d records into other records", name, n-1)
 				}
-				if next != (rs.Len() == 4) {
-					t.Fatalf("%s: took %d records of the batch claimed in a loop", name, rs.Len())
+				if (next == "batch") != (rs.Len() == 4) {
+					t.Fatalf("%s: took %d records of the %s batch claimed in a loop", name, rs.Len(), next)
 				}
 				for i, p := range rs.All() {
 					if len(p) != sizes[i] || p[0] != byte(10+i) {
@@ -592,19 +598,69 @@ func TestBatchAll(t *testing.T) {
 				rs.Release()
 				r2.Close()
 			}
+			// Other records put in the variable without a Release: the
+			// loop may go on through the records it started with, which
+			// are still taken, but never past them (into the next batch,
+			// here more records, then a claim not yet committed).
+			func() {
+				r3 := must(ringbuf.New(nil, "", 1024, o))
+				defer r3.Close()
+				for _, b := range [][]int{sizes[:2], {8, 8, 8, 8, 8, 8}} {
+					c := must(r3.ClaimBatch(ctx, b))
+					if err := c.Commit(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				open := must(r3.Claim(ctx, 64))
+				defer open.Commit()
+				rs := must(r3.TakeBatch(ctx, 2))
+				first := rs
+				var went [][]byte
+				for _, p := range rs.All() {
+					went = append(went, p)
+					if len(went) == 1 {
+						rs = must(r3.TakeBatch(ctx, 6))
+					}
+				}
+				if len(went) > 2 {
+					t.Errorf("%s: a loop over All of 2 records went through %d", name, len(went))
+				}
+				for i, p := range went[:min(2, len(went))] {
+					if &p[0] != &first.Bytes(i)[0] {
+						t.Errorf("%s: a loop over All gave as record %d another record", name, i)
+					}
+				}
+				if err := errors.Join(rs.Release(), first.Release()); err != nil {
+					t.Fatal(err)
+				}
+			}()
 			// A Commit or Release of another batch through the Ring
 			// does not end the loop (a loop looks at its batch only
 			// when one of them has run).
 			c = must(r.ClaimBatch(ctx, sizes))
-			if n := count(&c, 1, func() { other := must(r.ClaimBatch(ctx, sizes[:1])); other.Commit() }); n != 4 {
+			if n := count(&c, 1, func() {
+				other := must(r.ClaimBatch(ctx, sizes[:1]))
+				if err := other.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 4 {
 				t.Errorf("%s: a Commit of another batch ended a loop over All after %d records", name, n)
 			}
-			c.Commit()
+			if err := c.Commit(); err != nil {
+				t.Fatal(err)
+			}
 			rs = must(r.TakeBatch(ctx, 4))
-			if n := count(&rs, 1, func() { other := must(r.TakeBatch(ctx, 1)); other.Release() }); n != 4 {
+			if n := count(&rs, 1, func() {
+				other := must(r.TakeBatch(ctx, 1))
+				if err := other.Release(); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 4 {
 				t.Errorf("%s: a Release of other records ended a loop over All after %d records", name, n)
 			}
-			rs.Release()
+			if err := rs.Release(); err != nil {
+				t.Fatal(err)
+			}
 			// A Close in the loop ends it (and the ring's own segment is
 			// unmapped: one more record would fault).
 			c = must(r.ClaimBatch(ctx, sizes))
@@ -616,6 +672,9 @@ func TestBatchAll(t *testing.T) {
 			}
 			if n := count(&rs, -1, nil); n != 0 {
 				t.Errorf("%s: All of Records after Close went through %d records", name, n)
+			}
+			if n := count(&c, -1, nil); n != 0 {
+				t.Errorf("%s: All of Claims after Close went through %d records", name, n)
 			}
 		}
 	}

@@ -500,7 +500,8 @@ type Ring struct {
 	holding atomic.Bool
 
 	closed atomic.Bool
-	// gen changes at Close and at every Commit and Release of a batch
+	// gen changes at Close, and at every Commit of a batch that publishes
+	// records and every Release of a batch that gives records back,
 	// through this Ring. A range loop over a batch's All loads it after
 	// each record and looks at the batch itself only when it has changed
 	// (see Claims.All). On a line of its own: goroutines that commit
