@@ -503,6 +503,12 @@ func TestBatchAll(t *testing.T) {
 	for range zr.All() {
 		t.Error("the zero Records has a record")
 	}
+	check := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	// count ranges over b.All(), calling f (if not nil) in the body at
 	// record at, and returns how many records the loop went through.
 	count := func(b batch, at int, f func()) int {
@@ -565,9 +571,7 @@ func TestBatchAll(t *testing.T) {
 				r2 := must(ringbuf.New(nil, "", 1024, o))
 				c = must(r2.ClaimBatch(ctx, sizes))
 				n := count(&c, 1, func() {
-					if err := c.Commit(); err != nil {
-						t.Fatal(err)
-					}
+					check(c.Commit())
 					c = ringbuf.Claims{}
 					switch next {
 					case "batch":
@@ -607,9 +611,7 @@ func TestBatchAll(t *testing.T) {
 				defer r3.Close()
 				for _, b := range [][]int{sizes[:2], {8, 8, 8, 8, 8, 8}} {
 					c := must(r3.ClaimBatch(ctx, b))
-					if err := c.Commit(); err != nil {
-						t.Fatal(err)
-					}
+					check(c.Commit())
 				}
 				open := must(r3.Claim(ctx, 64))
 				defer open.Commit()
@@ -630,37 +632,21 @@ func TestBatchAll(t *testing.T) {
 						t.Errorf("%s: a loop over All gave as record %d another record", name, i)
 					}
 				}
-				if err := errors.Join(rs.Release(), first.Release()); err != nil {
-					t.Fatal(err)
-				}
+				check(errors.Join(rs.Release(), first.Release()))
 			}()
 			// A Commit or Release of another batch through the Ring
 			// does not end the loop (a loop looks at its batch only
 			// when one of them has run).
 			c = must(r.ClaimBatch(ctx, sizes))
-			if n := count(&c, 1, func() {
-				other := must(r.ClaimBatch(ctx, sizes[:1]))
-				if err := other.Commit(); err != nil {
-					t.Fatal(err)
-				}
-			}); n != 4 {
+			if n := count(&c, 1, func() { other := must(r.ClaimBatch(ctx, sizes[:1])); check(other.Commit()) }); n != 4 {
 				t.Errorf("%s: a Commit of another batch ended a loop over All after %d records", name, n)
 			}
-			if err := c.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			check(c.Commit())
 			rs = must(r.TakeBatch(ctx, 4))
-			if n := count(&rs, 1, func() {
-				other := must(r.TakeBatch(ctx, 1))
-				if err := other.Release(); err != nil {
-					t.Fatal(err)
-				}
-			}); n != 4 {
+			if n := count(&rs, 1, func() { other := must(r.TakeBatch(ctx, 1)); check(other.Release()) }); n != 4 {
 				t.Errorf("%s: a Release of other records ended a loop over All after %d records", name, n)
 			}
-			if err := rs.Release(); err != nil {
-				t.Fatal(err)
-			}
+			check(rs.Release())
 			// A Close in the loop ends it (and the ring's own segment is
 			// unmapped: one more record would fault).
 			c = must(r.ClaimBatch(ctx, sizes))
