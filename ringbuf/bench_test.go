@@ -484,6 +484,79 @@ func BenchmarkStream(b *testing.B) {
 	}
 }
 
+// BenchmarkBatchOneThread: batches of 64 messages of 8 and 64 bytes
+// claimed, filled, committed, taken, read and released by one goroutine,
+// through an SPSC Ring, against the raw SPSC ring putting and getting as
+// many, with the same work per message (putMsg, getMsg). No line crosses
+// cores here: ns/op is the CPU a message costs both sides together, which
+// bounds a stream between processes whenever the cores, not the lines
+// between them, are what is slow. ns/op is per message.
+func BenchmarkBatchOneThread(b *testing.B) {
+	const batch, batches = 64, 16
+	for _, size := range []int{8, 64} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			seg := anon(b, 2*smallCap+1<<20) // the ring and the raw one
+			r, err := ringbuf.New(seg, "", smallCap, &ringbuf.Options{SingleProducer: true, SingleConsumer: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			o, err := seg.AllocBytes("", rawData+smallCap)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer o.Close()
+			raw := rawOf(o, size)
+			ctx := shmtest.Deadline(b, time.Minute)
+			msg, buf := message(size), make([]byte, size)
+			sizes := make([]int, batch)
+			for i := range sizes {
+				sizes[i] = size
+			}
+			var put, got uint64 // ours
+			var rawSeq uint64
+			shmtest.Versus(b, batch*batches, func() error {
+				for range batches {
+					c, err := r.ClaimBatch(ctx, sizes)
+					if err != nil {
+						return err
+					}
+					for _, p := range c.All() {
+						putMsg(p, put, msg)
+						put++
+					}
+					if err := c.Commit(); err != nil {
+						return err
+					}
+					rs, err := r.TakeBatch(ctx, batch)
+					if err != nil {
+						return err
+					}
+					for _, p := range rs.All() {
+						if !getMsg(p, got, buf) {
+							return fmt.Errorf("message %d arrived with the wrong sequence number", got)
+						}
+						got++
+					}
+					if err := rs.Release(); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, func() error {
+				for range batches {
+					raw.put(rawSeq, batch, msg)
+					if took, bad := raw.get(rawSeq, batch, buf); took != batch || bad != 0 {
+						return fmt.Errorf("raw ring: took %d, %d with the wrong sequence number", took, bad)
+					}
+					rawSeq += batch
+				}
+				return nil
+			})
+		})
+	}
+}
+
 // BenchmarkPingPong: a message to another process and back, both sides
 // spinning, through two SPSC Rings, against the same payload copied
 // through shared memory with one word flipped each way. ns/op is per round
